@@ -1,0 +1,61 @@
+"""Where armtrace reads and writes. CLI flags win over environment variables over defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+ENV_RAW_DIR = "ARMTRACE_RAW_DIR"
+ENV_CURATED_DIR = "ARMTRACE_CURATED_DIR"
+ENV_REPORTS_DIR = "ARMTRACE_REPORTS_DIR"
+ENV_REFERENCE_DIR = "ARMTRACE_REFERENCE_DIR"
+
+DATABASE_NAME = "armtrace.duckdb"
+
+
+@dataclass(frozen=True)
+class Paths:
+    raw_dir: Path
+    curated_dir: Path
+    reports_dir: Path
+    reference_dir: Path
+
+    @classmethod
+    def resolve(
+        cls,
+        raw_dir: str | Path | None = None,
+        curated_dir: str | Path | None = None,
+        reports_dir: str | Path | None = None,
+        reference_dir: str | Path | None = None,
+    ) -> Paths:
+        def pick(given: str | Path | None, env: str, default: Path) -> Path:
+            chosen = given or os.environ.get(env) or default
+            return Path(chosen).expanduser().resolve()
+
+        return cls(
+            raw_dir=pick(raw_dir, ENV_RAW_DIR, REPO_ROOT / "data" / "raw"),
+            curated_dir=pick(curated_dir, ENV_CURATED_DIR, REPO_ROOT / "data" / "curated"),
+            reports_dir=pick(reports_dir, ENV_REPORTS_DIR, REPO_ROOT / "reports"),
+            reference_dir=pick(reference_dir, ENV_REFERENCE_DIR, REPO_ROOT / "data" / "reference"),
+        )
+
+    @property
+    def items_dir(self) -> Path:
+        return self.raw_dir / "items"
+
+    @property
+    def database(self) -> Path:
+        """The published database: replaced only by an atomic rename."""
+        return self.curated_dir / DATABASE_NAME
+
+    @property
+    def work_dir(self) -> Path:
+        """Build scratch space: stage outputs and the database being built."""
+        return self.curated_dir / ".work"
+
+    @property
+    def work_database(self) -> Path:
+        return self.work_dir / DATABASE_NAME

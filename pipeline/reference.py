@@ -1,0 +1,191 @@
+"""Reference data: the editable CSVs under data/reference plus ISO 3166 from pycountry.
+
+pycountry supplies every current country (codes, official and common names) and the historic
+states; the CSVs only add what it lacks: aliases, successors, display names, EU membership,
+calibres, categories and model designations. Lookups are built once per build and applied to
+the distinct values of a column, never row by row.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+
+import polars as pl
+import pycountry
+
+REFERENCE_FILES: dict[str, str] = {
+    "country_aliases": "country_aliases.csv",
+    "historic_states": "historic_states.csv",
+    "country_display_names": "country_display_names.csv",
+    "eu_membership": "eu_membership.csv",
+    "categories": "categories.csv",
+    "category_synonyms": "category_synonyms.csv",
+    "calibres": "calibres.csv",
+    "models": "models.csv",
+}
+
+REFERENCE_TYPES: dict[str, dict[str, type[pl.DataType]]] = {
+    "eu_membership": {"joined_on": pl.Date, "left_on": pl.Date},
+    "categories": {"serial_numbered": pl.Boolean},
+    "models": {"anti_armour": pl.Boolean},
+}
+
+# Cyrillic capitals that field teams (or their keyboards) type for the Latin letters they resemble.
+CYRILLIC_LOOKALIKES = dict(zip("АВЕКМНОРСТХУ", "ABEKMHOPCTXY", strict=True))
+
+
+def country_key(text: str) -> str:
+    """Fold a country spelling: accents, case, spaces and punctuation ignored."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if ch.isalnum()).casefold()
+
+
+def designation_key(text: str) -> str:
+    """Fold a model designation: upper case, Cyrillic look-alikes as Latin, separators gone."""
+    upper = text.upper().translate(str.maketrans(CYRILLIC_LOOKALIKES))
+    return re.sub(r"[^0-9A-Z]+", "", unicodedata.normalize("NFKD", upper))
+
+
+def category_key(text: str) -> str:
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.casefold()).split())
+
+
+def _calibre_fold(text: str) -> str:
+    folded = text.casefold().replace(",", ".").replace("×", "x").replace("х", "x")
+    return re.sub(r"\s+", "", folded.replace("*", "x"))
+
+
+_CARTRIDGE = re.compile(r"^(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?)(?:mm)?(sr|r|b)?")
+_BORE = re.compile(r"^(\d+(?:\.\d+)?)mm$")
+
+
+def _number(text: str) -> str:
+    return format(Decimal(text).normalize(), "f")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """All reference tables, as loaded from one folder."""
+
+    tables: dict[str, pl.DataFrame]
+
+    @classmethod
+    def load(cls, folder: Path) -> Reference:
+        tables = {
+            name: pl.read_csv(folder / file, infer_schema=False,
+                              schema_overrides=REFERENCE_TYPES.get(name))
+            for name, file in REFERENCE_FILES.items()
+        }
+        return cls(tables)
+
+    # --- countries -------------------------------------------------------------------------
+
+    @cached_property
+    def countries(self) -> pl.DataFrame:
+        """code, name, present_code, present_name, historic: every state a log may name."""
+        overrides = dict(self.tables["country_display_names"].select("code", "display_name").rows())
+        current = [
+            (c.alpha_3, overrides.get(c.alpha_3, getattr(c, "common_name", None) or c.name))
+            for c in pycountry.countries
+        ]
+        current_frame = pl.DataFrame(current, schema=["code", "name"], orient="row").with_columns(
+            present_code=pl.col("code"), present_name=pl.col("name"), historic=pl.lit(False)
+        )
+        names = dict(current)
+        historic = self.tables["historic_states"].select(
+            "code",
+            "name",
+            present_code=pl.col("successor_code"),
+            present_name=pl.col("successor_code").replace_strict(names, default=None),
+            historic=pl.lit(True),
+        )
+        return pl.concat([current_frame, historic]).sort("code")
+
+    @cached_property
+    def country_codes_by_key(self) -> dict[str, str]:
+        """Folded spelling -> recorded state code. Ambiguous pycountry spellings are left out."""
+        historic_codes = set(self.tables["historic_states"]["code"])
+        candidates: dict[str, set[str]] = {}
+
+        def offer(spelling: str | None, code: str) -> None:
+            if spelling:
+                candidates.setdefault(country_key(spelling), set()).add(code)
+
+        for c in pycountry.countries:
+            for attr in ("alpha_2", "alpha_3", "name", "official_name", "common_name"):
+                offer(getattr(c, attr, None), c.alpha_3)
+        for h in pycountry.historic_countries:
+            if h.alpha_3 in historic_codes:
+                for attr in ("alpha_2", "alpha_3", "name"):
+                    offer(getattr(h, attr, None), h.alpha_3)
+        for code, name in self.tables["historic_states"].select("code", "name").rows():
+            offer(name, code)
+        lookup = {key: codes.pop() for key, codes in candidates.items() if len(codes) == 1}
+        # The project's own aliases are deliberate, so they win over anything pycountry offers.
+        for alias, code in self.tables["country_aliases"].select("alias", "code").rows():
+            lookup[country_key(alias)] = code
+        return lookup
+
+    def country_code(self, spelling: str) -> str | None:
+        return self.country_codes_by_key.get(country_key(spelling))
+
+    # --- categories, models, calibres ------------------------------------------------------
+
+    @cached_property
+    def category_by_key(self) -> dict[str, str]:
+        synonyms = self.tables["category_synonyms"].select("synonym", "category").rows()
+        return {category_key(s): c for s, c in synonyms}
+
+    def category(self, text: str) -> str | None:
+        key = category_key(text)
+        found = self.category_by_key.get(key)
+        if found is None and key.endswith("s"):  # plurals: "rifles", "hand grenades"
+            found = self.category_by_key.get(key[:-1])
+        return found
+
+    @cached_property
+    def models_by_key(self) -> dict[str, tuple[str, bool]]:
+        """Folded designation or alias -> (canonical model, anti-armour)."""
+        lookup: dict[str, tuple[str, bool]] = {}
+        for model, anti_armour, aliases in self.tables["models"].select(
+            "model", "anti_armour", "aliases"
+        ).rows():
+            entry = (model, anti_armour)
+            for spelling in [model, *(aliases or "").split("|")]:
+                if spelling:
+                    lookup[designation_key(spelling)] = entry
+        return lookup
+
+    @cached_property
+    def calibres_by_key(self) -> dict[str, tuple[str, str]]:
+        """Folded designation or alias -> (canonical calibre, family)."""
+        lookup: dict[str, tuple[str, str]] = {}
+        for calibre, family, aliases in self.tables["calibres"].select(
+            "calibre", "family", "aliases"
+        ).rows():
+            for spelling in [calibre, *(aliases or "").split("|")]:
+                if spelling:
+                    lookup[_calibre_fold(spelling)] = (calibre, family)
+        return lookup
+
+    def calibre(self, text: str) -> tuple[str, str] | None:
+        """(designation, family) for a recorded calibre, or None when it cannot be read.
+
+        A calibre that parses but is not in the table is recognised as family `other`.
+        """
+        folded = _calibre_fold(text)
+        if folded in self.calibres_by_key:
+            return self.calibres_by_key[folded]
+        if cartridge := _CARTRIDGE.match(folded):
+            bore, case, suffix = cartridge.groups()
+            designation = f"{_number(bore)}x{_number(case)}mm{(suffix or '').upper()}"
+        elif bore_only := _BORE.match(folded):
+            designation = f"{_number(bore_only.group(1))}mm"
+        else:
+            return None
+        return self.calibres_by_key.get(_calibre_fold(designation), (designation, "other"))

@@ -1,0 +1,258 @@
+"""Stage 3: interpret every parsed row and list everything wrong with it.
+
+Values are normalised to the contract (dates, countries with the successor mapping,
+categories and item kind, calibres and family, anti-armour, years, quantities, serial and lot
+keys). Nothing is removed here: each row gets `problems`, one message per broken rule naming
+the column, the value and what to do, and `reasons`, the rule codes. Rows with any problem go
+to quarantine in the next stage.
+
+Low-cardinality columns (dates, countries, categories, calibres, models) are interpreted once
+per distinct value and joined back, so the cost does not grow with row count in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from pipeline.columns import REQUIRED_NAMES
+from pipeline.reference import CYRILLIC_LOOKALIKES, Reference, designation_key
+
+EARLIEST_YEAR = 1850
+UNKNOWN_MARKERS = ("unknown", "unk", "n/a", "na", "n.a.", "?", "-", "--", "none", "not known",
+                   "nk", "")
+
+DATE_FORMATS = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y",
+                "%B %d, %Y", "%b %d %Y", "%B %d %Y", "%d %b, %Y", "%d %B, %Y")
+
+
+def parse_date(text: str) -> dt.datetime | None:
+    """A contract date (or date-time, for `updated_at`); None when it is none of the forms.
+
+    ISO dates and date-times, day-first numeric dates, and English month names; a spreadsheet
+    date arrives from the reader as an ISO date-time.
+    """
+    text = " ".join(text.split())
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+        return parsed.replace(tzinfo=None) if parsed.tzinfo is None else parsed.astimezone(
+            dt.UTC).replace(tzinfo=None)
+    except ValueError:
+        pass
+    for form in DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, form)
+        except ValueError:
+            continue
+    return None
+
+
+def _distinct_map(
+    frame: pl.DataFrame, column: str, interpret: Callable[[str], Any], dtype: pl.DataType
+) -> pl.Expr:
+    """Apply `interpret` to each distinct value of `column` only, as a lookup expression."""
+    values = frame.get_column(column).drop_nulls().unique().to_list()
+    mapping = {value: interpret(value) for value in values}
+    return pl.col(column).replace_strict(mapping, default=None, return_dtype=dtype)
+
+
+def _is_unknown(column: str) -> pl.Expr:
+    return pl.col(column).is_null() | pl.col(column).str.to_lowercase().is_in(UNKNOWN_MARKERS)
+
+
+def _problem(condition: pl.Expr, message: pl.Expr | str) -> pl.Expr:
+    message = pl.lit(message) if isinstance(message, str) else message
+    return pl.when(condition).then(message).otherwise(pl.lit(None, pl.String))
+
+
+def _quoted(column: str) -> pl.Expr:
+    return pl.format("'{}'", pl.col(column))
+
+
+def record_key(column: str) -> pl.Expr:
+    """The contract's comparison key for serial and lot numbers.
+
+    Upper case, Cyrillic look-alikes as Latin, a leading `No`, `No.`, `№` or `S/N` dropped,
+    then spaces, hyphens, slashes and dots removed. `No` is only a prefix when punctuation,
+    a space or a digit follows it, so a serial such as `NOR-55` keeps its letters.
+    """
+    upper = pl.col(column).str.to_uppercase().str.replace_many(
+        list(CYRILLIC_LOOKALIKES), list(CYRILLIC_LOOKALIKES.values())
+    )
+    unprefixed = upper.str.replace(r"^(?:S/N|№|NO[.:#\s])[\s.:#]*", "").str.replace(
+        r"^NO(\d)", "$1"
+    )
+    key = unprefixed.str.replace_all(r"[\s\-/.]", "")
+    return pl.when(key != "").then(key)
+
+
+# --- the stage -------------------------------------------------------------------------------
+
+def normalise_rows(parsed: pl.DataFrame, reference: Reference, today: dt.date) -> pl.DataFrame:
+    """Typed, normalised values and the list of problems for every parsed row.
+
+    Needs the parsed-row columns of the read stage (provenance, canonical text columns,
+    `cells`, `read_problem`). Keeps every row, in the same order.
+    """
+    frame = parsed.with_columns(
+        pl.col(c).str.replace_all(r"\s+", " ")
+        for c in ("documented_on", "updated_at", "category", "documented_in",
+                  "country_of_manufacture", "calibre", "site")
+    )
+    frame = _interpret_values(frame, reference)
+    frame = _derive_years(frame)
+    frame = frame.with_columns(problems=_problems(frame, today))
+    frame = _flag_conflicting_ids(frame)
+    return frame.with_columns(
+        reasons=pl.col("problems").list.eval(pl.element().str.extract(r"^([a-z_]+):"))
+        .list.unique(maintain_order=True)
+    )
+
+
+def _interpret_values(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame:
+    countries = reference.countries
+    present_code = dict(countries.select("code", "present_code").rows())
+    present_name = dict(countries.select("code", "present_name").rows())
+    state_name = dict(countries.select("code", "name").rows())
+    categories = reference.tables["categories"]
+    item_kind = dict(categories.select("category", "item_kind").rows())
+    serial_numbered = dict(categories.select("category", "serial_numbered").rows())
+    calibre_struct = pl.Struct({"calibre": pl.String, "family": pl.String})
+
+    def calibre(text: str) -> dict[str, str] | None:
+        found = reference.calibre(text)
+        return {"calibre": found[0], "family": found[1]} if found else None
+
+    def model(text: str) -> str | None:
+        found = reference.models_by_key.get(designation_key(text))
+        return found[0] if found else None
+
+    def model_key(text: str) -> str:
+        """Known models compare by their canonical designation, so aliases match."""
+        return designation_key(model(text) or text)
+
+    anti_armour_models = {m for m, aa in reference.models_by_key.values() if aa}
+    origin_known = ~_is_unknown("country_of_manufacture")
+    return frame.with_columns(
+        documented_on_parsed=_distinct_map(frame, "documented_on", parse_date, pl.Datetime),
+        updated_at_parsed=_distinct_map(frame, "updated_at", parse_date, pl.Datetime),
+        documented_in_code=_distinct_map(frame, "documented_in", reference.country_code,
+                                         pl.String),
+        origin_state_code=pl.when(origin_known).then(
+            _distinct_map(frame, "country_of_manufacture", reference.country_code, pl.String)),
+        category_normalised=_distinct_map(frame, "category", reference.category, pl.String),
+        calibre_found=_distinct_map(frame, "calibre", calibre, calibre_struct),
+        model_designation=_distinct_map(frame, "model", model, pl.String),
+        latitude_value=pl.col("latitude").cast(pl.Float64, strict=False),
+        longitude_value=pl.col("longitude").cast(pl.Float64, strict=False),
+        quantity_value=pl.when(pl.col("quantity").str.contains(r"^(?:\d+|\d{1,3}(?:,\d{3})+)$"))
+        .then(pl.col("quantity").str.replace_all(",", "").cast(pl.Int64, strict=False)),
+        serial_key=record_key("serial_number"),
+        lot_key=record_key("lot_number"),
+        model_key=_distinct_map(frame, "model", model_key, pl.String),
+        site_key=pl.col("site").str.to_lowercase().str.strip_chars(),
+    ).with_columns(
+        documented_in_present_code=pl.col("documented_in_code").replace_strict(
+            present_code, default=None),
+        documented_in_name=pl.col("documented_in_code").replace_strict(present_name,
+                                                                      default=None),
+        origin_state=pl.col("origin_state_code").replace_strict(state_name, default=None),
+        origin_code=pl.col("origin_state_code").replace_strict(present_code, default=None),
+        origin=pl.col("origin_state_code").replace_strict(present_name, default=None),
+        item_kind=pl.col("category_normalised").replace_strict(item_kind, default=None),
+        serial_numbered=pl.col("category_normalised").replace_strict(
+            serial_numbered, default=False, return_dtype=pl.Boolean),
+        calibre_designation=pl.col("calibre_found").struct.field("calibre"),
+        calibre_family=pl.col("calibre_found").struct.field("family").fill_null("unknown"),
+        anti_armour=pl.col("model_designation").is_in(list(anti_armour_models)),
+        quantity_value=pl.when(pl.col("quantity").is_null()).then(1)
+        .otherwise(pl.col("quantity_value")),
+    )
+
+
+def _derive_years(frame: pl.DataFrame) -> pl.DataFrame:
+    """Four-digit years as written; two-digit headstamp years as the latest such year not after
+    the documentation year."""
+    text = pl.when(~_is_unknown("year_of_manufacture")).then(pl.col("year_of_manufacture"))
+    documented_year = pl.col("documented_on_parsed").dt.year()
+    two_digits = text.str.extract(r"^(\d{2})$").cast(pl.Int32)
+    return frame.with_columns(
+        year_text=text,
+        year_value=pl.when(text.str.contains(r"^\d{4}$")).then(text.cast(pl.Int32))
+        .when(two_digits.is_not_null())
+        .then(documented_year - (documented_year - two_digits) % 100),
+    )
+
+
+def _problems(frame: pl.DataFrame, today: dt.date) -> pl.Expr:
+    """Every contract rule a row breaks, as `code: message` strings."""
+    checks = [
+        pl.col("read_problem"),
+        *[_problem(pl.col(c).is_null() & pl.col("read_problem").is_null(),
+                   f"missing_required_field: {c} is empty; fill it in the log")
+          for c in REQUIRED_NAMES],
+        _problem(pl.col("documented_on").is_not_null() & pl.col("documented_on_parsed").is_null(),
+                 pl.format("unparseable_date: documented_on {} is not a date; write it as "
+                           "YYYY-MM-DD or DD/MM/YYYY", _quoted("documented_on"))),
+        _problem(pl.col("updated_at").is_not_null() & pl.col("updated_at_parsed").is_null(),
+                 pl.format("unparseable_date: updated_at {} is not a date or date-time; write "
+                           "it as YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS", _quoted("updated_at"))),
+        _problem(pl.col("documented_on_parsed").dt.date() > today,
+                 pl.format("future_date: documented_on {} is after today ({}); check the date",
+                           _quoted("documented_on"), pl.lit(today.isoformat()))),
+        _problem(pl.col("category").is_not_null() & pl.col("category_normalised").is_null(),
+                 pl.format("unknown_category: category {} is not a known category; use a "
+                           "contract category or add a synonym to "
+                           "data/reference/category_synonyms.csv", _quoted("category"))),
+        _problem(pl.col("documented_in").is_not_null() & pl.col("documented_in_code").is_null(),
+                 pl.format("unknown_country: documented_in {} is not a known country; use an "
+                           "English name or ISO code, or add an alias to "
+                           "data/reference/country_aliases.csv", _quoted("documented_in"))),
+        _problem(~_is_unknown("country_of_manufacture") & pl.col("origin_state_code").is_null(),
+                 pl.format("unknown_country: country_of_manufacture {} is not a known country; "
+                           "use an English name or ISO code, leave it blank if unknown, or add "
+                           "an alias to data/reference/country_aliases.csv",
+                           _quoted("country_of_manufacture"))),
+        _problem(pl.col("year_text").is_not_null() & ~pl.col("year_text").str.contains(
+            r"^\d{2}$|^\d{4}$"),
+                 pl.format("invalid_year: year_of_manufacture {} is not a year; write 4 digits, "
+                           "a 2-digit headstamp year, or 'unknown'", _quoted("year_text"))),
+        _problem((pl.col("year_value") < EARLIEST_YEAR)
+                 | (pl.col("year_value") > pl.col("documented_on_parsed").dt.year()),
+                 pl.format("year_out_of_range: year_of_manufacture {} is before {} or after the "
+                           "documentation year; check the year", _quoted("year_text"),
+                           pl.lit(EARLIEST_YEAR))),
+        _problem(pl.col("quantity_value").is_null() | (pl.col("quantity_value") < 1),
+                 pl.format("invalid_quantity: quantity {} is not a positive whole number",
+                           _quoted("quantity"))),
+        _problem((pl.col("item_kind") == "weapons") & (pl.col("quantity_value") > 1),
+                 pl.format("weapon_quantity: quantity {} for a weapon; log each weapon as its "
+                           "own record", _quoted("quantity"))),
+        *[_problem(pl.col(c).is_not_null() & (pl.col(f"{c}_value").is_null()
+                                              | (pl.col(f"{c}_value").abs() > limit)),
+                   pl.format(f"invalid_coordinate: {c} {{}} is not decimal degrees within "
+                             f"±{limit}", _quoted(c)))
+          for c, limit in (("latitude", 90), ("longitude", 180))],
+    ]
+    return pl.concat_list(checks).list.drop_nulls()
+
+
+def _flag_conflicting_ids(frame: pl.DataFrame) -> pl.DataFrame:
+    """The same record_id twice in one file with different content: every such row is suspect.
+
+    Identical repeats are not a problem here; the resolve stage merges them.
+    """
+    content = pl.col("cells")
+    conflicting = (content.n_unique().over("source_file", "record_id") > 1) & pl.col(
+        "record_id").is_not_null()
+    lines = pl.col("source_line").cast(pl.String).implode().over(
+        "source_file", "record_id").list.join(", ")
+    message = pl.format("duplicate_record_id: record_id {} appears on lines {} of this file with "
+                        "different content; keep one row per record", _quoted("record_id"), lines)
+    return frame.with_columns(
+        problems=pl.when(conflicting).then(pl.col("problems").list.concat(
+            pl.concat_list(message))).otherwise(pl.col("problems"))
+    )

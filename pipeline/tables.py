@@ -1,0 +1,201 @@
+"""The curated database's tables: one definition gives their columns, the polars expression
+that fills each from the resolved rows, and the COMMENT that documents it in DuckDB (and,
+generated from there, in docs/data-dictionary.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    comment: str
+    source: pl.Expr | None = None  # over the stage frame; default: the column of the same name
+
+    def expr(self) -> pl.Expr:
+        return (pl.col(self.name) if self.source is None else self.source).alias(self.name)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    comment: str
+    columns: tuple[Column, ...]
+
+    def select(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.select(c.expr() for c in self.columns)
+
+
+PROVENANCE = (
+    Column("row_number", "Position of the input row in the build (path order, sheet, line); "
+                         "the key that links items, versions, merges and quarantine."),
+    Column("source_file", "Raw file the row was read from, relative to the raw folder."),
+    Column("source_sheet", "Worksheet name for XLSX files; NULL for delimited text."),
+    Column("source_line", "Line in the file (sheet row for XLSX), counting the header as 1."),
+)
+
+RECORD_COLUMNS = (
+    Column("record_id", "The team's own id for the documented record (trimmed)."),
+    Column("documented_on", "Date the item was documented.",
+           pl.col("documented_on_parsed").dt.date()),
+    Column("documented_in", "Present-day country where the item was documented (display name).",
+           pl.col("documented_in_name")),
+    Column("documented_in_code", "ISO 3166 alpha-3 code of documented_in.",
+           pl.col("documented_in_present_code")),
+    Column("documented_in_recorded", "documented_in exactly as written in the log.",
+           pl.col("documented_in")),
+    Column("site", "Documentation site as written (trimmed)."),
+    Column("site_key", "Site name trimmed and case-folded: what `sites` counts and double-entry "
+                       "detection compares."),
+    Column("latitude", "Decimal degrees, or NULL.", pl.col("latitude_value")),
+    Column("longitude", "Decimal degrees, or NULL.", pl.col("longitude_value")),
+    Column("category", "Contract category (weapon, cartridge, rocket, guided missile, mortar "
+                       "round, grenade, ied component, precursor).",
+           pl.col("category_normalised")),
+    Column("category_recorded", "Category exactly as written in the log.", pl.col("category")),
+    Column("item_kind", "weapons (counted in items), ammunition (counted in units) or "
+                        "ied_materiel."),
+    Column("model", "Model designation as written (trimmed)."),
+    Column("model_designation", "Canonical designation from ref_models, NULL if not listed."),
+    Column("model_key", "Normalised model: the canonical designation when known, else the "
+                        "written one, upper case without separators."),
+    Column("anti_armour", "True when the model is an anti-armour munition in ref_models."),
+    Column("calibre", "Normalised calibre designation (e.g. 7.62x39mm); NULL if none or "
+                      "unreadable.", pl.col("calibre_designation")),
+    Column("calibre_recorded", "Calibre as written in the log.", pl.col("calibre")),
+    Column("calibre_family", "warsaw_pact, nato, other (a recognised calibre of neither) or "
+                             "unknown (nothing readable recorded)."),
+    Column("manufacturer", "Manufacturer or factory code as written."),
+    Column("origin", "Present-day state of manufacture (after the successor mapping); NULL when "
+                     "unknown."),
+    Column("origin_code", "ISO alpha-3 code of origin."),
+    Column("origin_state", "State of manufacture as recorded, which may be historic (USSR)."),
+    Column("origin_state_code", "Code of origin_state (ISO alpha-3, or the ISO 3166-3 code of a "
+                                "historic state)."),
+    Column("origin_recorded", "country_of_manufacture exactly as written in the log.",
+           pl.col("country_of_manufacture")),
+    Column("year_of_manufacture", "Year of manufacture; two-digit headstamp years read as the "
+                                  "latest such year not after the documentation year.",
+           pl.col("year_value")),
+    Column("year_recorded", "year_of_manufacture exactly as written.",
+           pl.col("year_of_manufacture")),
+    Column("serial_number", "Serial number as written."),
+    Column("serial_key", "Normalised serial number used for matching."),
+    Column("lot_number", "Lot or batch number as written."),
+    Column("lot_key", "Normalised lot number used for matching."),
+    Column("quantity", "Units in this record (1 when blank).", pl.col("quantity_value")),
+    Column("recovered_from", "Who the item was recovered from, as written."),
+    Column("updated_at", "Time of the record's last edit, if the log gives one.",
+           pl.col("updated_at_parsed")),
+    Column("notes", "Free-text notes as written."),
+    Column("extra", "Columns the contract does not name, as a JSON object keyed by header."),
+)
+
+ITEMS = Table(
+    "items",
+    "Curated items: one row per documented item after cleaning, version resolution and "
+    "de-duplication. Weapons count in rows, ammunition in SUM(quantity).",
+    (*RECORD_COLUMNS, *PROVENANCE),
+)
+
+RECORD_VERSIONS = Table(
+    "record_versions",
+    "Superseded versions of records: a record_id seen again in a later export (or with a later "
+    "updated_at) replaces these rows.",
+    (*RECORD_COLUMNS, *PROVENANCE,
+     Column("superseded_by_row", "row_number of the version that replaced this one.",
+            pl.col("resolved_to_row"))),
+)
+
+QUARANTINE = Table(
+    "quarantine",
+    "Input rows that break the item-log contract, with every reason. A file that could not be "
+    "read at all is one row with source_line NULL.",
+    (*PROVENANCE,
+     Column("record_id", "record_id as written, if any."),
+     Column("reasons", "Codes of every rule the row breaks (e.g. unparseable_date)."),
+     Column("problems", "One message per broken rule: the column, the value, what to do."),
+     Column("cells", "The original cells as a JSON object keyed by the file's own headers.")),
+)
+
+DEDUP_DECISIONS = Table(
+    "dedup_decisions",
+    "Audit of every merge: which row was kept, which was dropped, under which rule.",
+    (Column("rule", "identical_row, re_documented_item or double_entry."),
+     Column("dropped_row", "row_number of the dropped row.", pl.col("row_number")),
+     Column("dropped_record_id", "record_id of the dropped row.", pl.col("record_id")),
+     Column("dropped_file", "File of the dropped row.", pl.col("source_file")),
+     Column("dropped_line", "Line of the dropped row.", pl.col("source_line")),
+     Column("kept_row", "row_number of the row kept instead.", pl.col("resolved_to_row")),
+     Column("kept_record_id", "record_id of the kept row."),
+     Column("kept_file", "File of the kept row."),
+     Column("kept_line", "Line of the kept row."),
+     Column("dropped_cells", "Original cells of the dropped row (JSON).", pl.col("cells"))),
+)
+
+SOURCE_FILES = Table(
+    "source_files",
+    "Every raw file found: fingerprint, how it was read, and what became of it.",
+    (Column("path", "Path relative to the raw folder."),
+     Column("dataset", "items, transfers, or other (outside both folders)."),
+     Column("format", "delimited, xlsx or unsupported (not read)."),
+     Column("size_bytes", "File size in bytes."),
+     Column("sha256", "SHA-256 of the file's bytes."),
+     Column("encoding", "Text encoding detected (utf-8, utf-8-sig, windows-1252)."),
+     Column("delimiter", "Delimiter detected."),
+     Column("sheets_read", "XLSX sheets read as item logs."),
+     Column("sheets_skipped", "XLSX sheets skipped, with the reason."),
+     Column("rows_read", "Rows read (an unreadable file counts as one quarantined row)."),
+     Column("blank_rows", "Empty lines or sheet rows skipped."),
+     Column("status", "ok, missing_columns, unreadable, unsupported, or not_read (not an "
+                      "item log)."),
+     Column("problem", "What was wrong with the file, and what to do.")),
+)
+
+CURATED_TABLES = (ITEMS, RECORD_VERSIONS, QUARANTINE, DEDUP_DECISIONS, SOURCE_FILES)
+
+REFERENCE_COMMENTS: dict[str, str] = {
+    "ref_countries": "Every state a log may name: ISO 3166 from pycountry plus the historic "
+                     "states, each with its present-day state (present_code, present_name).",
+    "ref_country_aliases": "Spellings pycountry lacks (abbreviations, former and common names), "
+                           "each mapped to the recorded state's code. Editable: "
+                           "data/reference/country_aliases.csv.",
+    "ref_historic_states": "Historic states and the present-day state figures attribute them "
+                           "to. Editable: data/reference/historic_states.csv.",
+    "ref_country_display_names": "Display names that replace pycountry's where the published "
+                                 "figures use another.",
+    "ref_eu_membership": "EU accession (and exit) dates by present-day state.",
+    "ref_categories": "Contract categories, their item kind and whether items carry serials.",
+    "ref_category_synonyms": "Category spellings accepted in logs.",
+    "ref_calibres": "Calibre designations, family (warsaw_pact, nato, other) and aliases.",
+    "ref_models": "Model designations with category and whether they are anti-armour.",
+}
+
+REFERENCE_COLUMN_COMMENTS: dict[str, str] = {
+    "alias": "A spelling found in logs.",
+    "code": "ISO 3166 alpha-3 code, or the ISO 3166-3 code of a historic state.",
+    "name": "Display name of the state.",
+    "note": "Why the entry exists.",
+    "reason": "Why the entry exists.",
+    "successor_code": "Present-day state figures attribute the historic state's production to.",
+    "display_name": "Name shown in figures instead of pycountry's.",
+    "joined_on": "Date the state joined the EU (or a founding Community).",
+    "left_on": "Date the state left the EU; NULL if it has not.",
+    "category": "Contract category.",
+    "item_kind": "weapons, ammunition or ied_materiel.",
+    "serial_numbered": "Whether items of the category are matched by serial number.",
+    "description": "What the category covers.",
+    "synonym": "A category spelling accepted in logs (matched ignoring case and punctuation).",
+    "calibre": "Canonical calibre designation.",
+    "family": "warsaw_pact, nato or other.",
+    "aliases": "Other spellings, separated by |.",
+    "model": "Canonical model designation.",
+    "anti_armour": "Whether the munition is anti-armour.",
+    "present_code": "ISO alpha-3 code of the present-day state.",
+    "present_name": "Display name of the present-day state.",
+    "historic": "Whether the state no longer exists.",
+}
