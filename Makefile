@@ -1,0 +1,35 @@
+# Two commands do everything on a machine that has only python3, pip and make:
+#   make report   set up .venv and build the curated database (and report) from data/raw
+#   make test     set up .venv and run the test suite
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .uv/bin/uv
+VENV := .venv
+export DAGSTER_HOME := $(CURDIR)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: setup report test lint dev clean
+
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+setup: $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+
+report: setup
+	$(VENV)/bin/armtrace build
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+dev: setup
+	$(VENV)/bin/dg dev
+
+clean:
+	rm -rf data/curated/armtrace.duckdb data/curated/.work reports/* .dagster

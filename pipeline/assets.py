@@ -1,0 +1,173 @@
+"""The asset graph: one asset per stage output, grouped by stage.
+
+ingest: raw_files -> parsed_rows, file_reads
+clean: normalised_rows
+resolve: resolved_rows
+publish: curated_tables -> published_database
+
+Each asset calls its stage's function and reports counts; the logic lives in
+`pipeline/stages/`.
+"""
+
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from pipeline.reference import Reference
+from pipeline.resources import ArmtraceFolders
+from pipeline.stages.clean import normalise_rows
+from pipeline.stages.discover import discover_raw_files
+from pipeline.stages.publish import (
+    curated_frames,
+    publish_database,
+    write_curated_tables,
+    write_reference_tables,
+)
+from pipeline.stages.read import read_item_logs
+from pipeline.stages.resolve import resolve_records
+
+
+def preview(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
+    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True,
+                   tbl_hide_dataframe_shape=True, tbl_rows=rows, fmt_str_lengths=40):
+        return dg.MetadataValue.md(str(frame.head(rows)))
+
+
+def counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    return {str(k): v for k, v in frame.get_column(column).value_counts(sort=True).rows()}
+
+
+@dg.asset(group_name="ingest", kinds={"polars"})
+def raw_files(context: dg.AssetExecutionContext, folders: ArmtraceFolders) -> pl.DataFrame:
+    """Every file under the raw folder with its size and SHA-256, in path order."""
+    files = discover_raw_files(folders.paths.raw_dir)
+    context.add_output_metadata({
+        "files": files.height,
+        "bytes": int(files["size_bytes"].sum()),
+        "by_format": dg.MetadataValue.json(counts(files, "format")),
+        "preview": preview(files.select("path", "format", "size_bytes")),
+    })
+    return files
+
+
+@dg.multi_asset(
+    group_name="ingest",
+    outs={
+        "parsed_rows": dg.AssetOut(
+            description="Every row of every item log as text under canonical column names, "
+                        "with file, sheet, line and original cells.", kinds={"polars"}),
+        "file_reads": dg.AssetOut(
+            description="How each item log was read: encoding, delimiter, sheets, rows, "
+                        "status and problem.", kinds={"polars"}),
+    },
+)
+def read_logs(
+    context: dg.AssetExecutionContext, folders: ArmtraceFolders, raw_files: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rows, reads = read_item_logs(folders.paths.raw_dir, raw_files)
+    context.add_output_metadata({
+        "rows_in": rows.height,
+        "files_read": reads.height,
+        "unreadable_files": reads.filter(pl.col("status") == "unreadable").height,
+        "preview": preview(rows.select("source_file", "source_line", "record_id", "category")),
+    }, output_name="parsed_rows")
+    context.add_output_metadata({"by_status": dg.MetadataValue.json(counts(reads, "status")),
+                                 "preview": preview(reads.select("path", "status", "rows_read"))},
+                                output_name="file_reads")
+    return rows, reads
+
+
+class CleanConfig(dg.Config):
+    today: str | None = None
+    """ISO date after which a documentation date counts as in the future (default: today, UTC)."""
+
+
+@dg.asset(group_name="clean", kinds={"polars"})
+def normalised_rows(
+    context: dg.AssetExecutionContext, config: CleanConfig, folders: ArmtraceFolders,
+    parsed_rows: pl.DataFrame,
+) -> pl.DataFrame:
+    """Parsed rows with normalised values and the list of contract rules each one breaks."""
+    today = dt.date.fromisoformat(config.today) if config.today else dt.datetime.now(dt.UTC).date()
+    reference = Reference.load(folders.paths.reference_dir)
+    frame = normalise_rows(parsed_rows, reference, today)
+    reasons = frame.select(pl.col("reasons").explode().drop_nulls())
+    context.add_output_metadata({
+        "rows_in": parsed_rows.height,
+        "rows_with_problems": frame.filter(pl.col("reasons").list.len() > 0).height,
+        "problems_by_reason": dg.MetadataValue.json(counts(reasons, "reasons")),
+    })
+    return frame
+
+
+@dg.asset(group_name="resolve", kinds={"polars"})
+def resolved_rows(context: dg.AssetExecutionContext, normalised_rows: pl.DataFrame) -> pl.DataFrame:
+    """Every row with its disposition: item, superseded version, merged, or quarantined."""
+    frame = resolve_records(normalised_rows)
+    merged = frame.filter(pl.col("disposition") == "merged")
+    context.add_output_metadata({
+        "rows_in": frame.height,
+        "by_disposition": dg.MetadataValue.json(counts(frame, "disposition")),
+        "merged_by_rule": dg.MetadataValue.json(counts(merged, "rule")),
+    })
+    return frame
+
+
+@dg.asset_check(asset=resolved_rows, blocking=True)
+def every_row_accounted_for(resolved_rows: pl.DataFrame) -> dg.AssetCheckResult:
+    """Each input row has exactly one disposition, and merges point at a row that stayed."""
+    unique_rows = resolved_rows["row_number"].n_unique() == resolved_rows.height
+    dispositions = counts(resolved_rows, "disposition")
+    known = set(dispositions) <= {"item", "superseded", "merged", "quarantined"}
+    targets = resolved_rows.filter(pl.col("resolved_to_row").is_not_null())["resolved_to_row"]
+    dangling = targets.is_in(resolved_rows["row_number"]).not_().sum()
+    return dg.AssetCheckResult(
+        passed=bool(unique_rows and known and dangling == 0),
+        metadata={"rows": resolved_rows.height, "dispositions": dg.MetadataValue.json(dispositions),
+                  "dangling_references": int(dangling)},
+    )
+
+
+@dg.asset(group_name="publish", kinds={"duckdb"})
+def curated_tables(
+    context: dg.AssetExecutionContext, folders: ArmtraceFolders, duckdb: DuckDBResource,
+    resolved_rows: pl.DataFrame, raw_files: pl.DataFrame, file_reads: pl.DataFrame,
+) -> dg.MaterializeResult:
+    """items, quarantine, record_versions, dedup_decisions, source_files and the reference
+    tables, written into a fresh work database with a COMMENT on every table and column."""
+    paths = folders.paths
+    paths.work_dir.mkdir(parents=True, exist_ok=True)
+    paths.work_database.unlink(missing_ok=True)
+    source_files = raw_files.join(file_reads, on="path", how="left").with_columns(
+        status=pl.coalesce(
+            pl.col("status"),
+            pl.when(pl.col("dataset") != "items").then(pl.lit("not_read"))
+            .when(pl.col("format") == "unsupported").then(pl.lit("unsupported"))
+            .otherwise(pl.lit("not_read")),
+        )
+    )
+    frames = curated_frames(resolved_rows, source_files)
+    with duckdb.get_connection() as con:
+        write_curated_tables(con, frames)
+        write_reference_tables(con, Reference.load(paths.reference_dir))
+        con.execute("CHECKPOINT")
+    return dg.MaterializeResult(metadata={
+        f"{name}_rows": frame.height for name, frame in frames.items()
+    })
+
+
+@dg.asset(group_name="publish", deps=[curated_tables], kinds={"duckdb"})
+def published_database(folders: ArmtraceFolders) -> dg.MaterializeResult:
+    """The curated database readers use, replaced atomically by a finished build."""
+    paths = folders.paths
+    publish_database(paths.work_database, paths.database)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(paths.database)),
+                                          "bytes": paths.database.stat().st_size})
+
+
+ASSETS = [raw_files, read_logs, normalised_rows, resolved_rows, curated_tables,
+          published_database]
+ASSET_CHECKS = [every_row_accounted_for]
