@@ -123,7 +123,7 @@ def every_row_accounted_for(resolved_rows: pl.DataFrame) -> dg.AssetCheckResult:
     dispositions = counts(resolved_rows, "disposition")
     known = set(dispositions) <= {"item", "superseded", "merged", "quarantined"}
     targets = resolved_rows.filter(pl.col("resolved_to_row").is_not_null())["resolved_to_row"]
-    dangling = targets.is_in(resolved_rows["row_number"]).not_().sum()
+    dangling = targets.is_in(resolved_rows["row_number"].implode()).not_().sum()
     return dg.AssetCheckResult(
         passed=bool(unique_rows and known and dangling == 0),
         metadata={"rows": resolved_rows.height, "dispositions": dg.MetadataValue.json(dispositions),

@@ -167,7 +167,8 @@ def _interpret_values(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame
             serial_numbered, default=False, return_dtype=pl.Boolean),
         calibre_designation=pl.col("calibre_found").struct.field("calibre"),
         calibre_family=pl.col("calibre_found").struct.field("family").fill_null("unknown"),
-        anti_armour=pl.col("model_designation").is_in(list(anti_armour_models)),
+        anti_armour=pl.col("model_designation").is_in(list(anti_armour_models))
+        .fill_null(False),
         quantity_value=pl.when(pl.col("quantity").is_null()).then(1)
         .otherwise(pl.col("quantity_value")),
     )

@@ -37,7 +37,8 @@ def resolve_records(normalised: pl.DataFrame) -> pl.DataFrame:
     documented_on_parsed, serial_numbered and the merge keys of MERGE_RULES.
     """
     frame = normalised.with_columns(
-        calibre_key=pl.coalesce(pl.col("calibre_designation"), pl.col("calibre").str.to_lowercase()),
+        calibre_key=pl.coalesce(pl.col("calibre_designation"),
+                                pl.col("calibre").str.to_lowercase()),
         disposition=pl.when(pl.col("reasons").list.len() > 0).then(pl.lit("quarantined")),
         rule=pl.lit(None, pl.String),
         resolved_to_row=pl.lit(None, pl.Int64),
