@@ -140,7 +140,9 @@ def curated_tables(
     tables, written into a fresh work database with a COMMENT on every table and column."""
     paths = folders.paths
     paths.work_dir.mkdir(parents=True, exist_ok=True)
-    paths.work_database.unlink(missing_ok=True)
+    for leftover in (paths.work_database, paths.work_database.with_name(
+            paths.work_database.name + ".wal")):  # a killed build may leave both behind
+        leftover.unlink(missing_ok=True)
     source_files = raw_files.join(file_reads, on="path", how="left").with_columns(
         status=pl.coalesce(
             pl.col("status"),

@@ -85,6 +85,8 @@ def write_reference_tables(con: duckdb.DuckDBPyConnection, reference: Reference)
 def publish_database(work_database: Path, published: Path) -> None:
     """Copy the finished work database next to `published`, then rename it over it."""
     published.parent.mkdir(parents=True, exist_ok=True)
+    for stale in published.parent.glob(f".{published.name}.*.tmp"):  # left by a killed build
+        stale.unlink(missing_ok=True)
     staging = published.with_name(f".{published.name}.{os.getpid()}.tmp")
     try:
         shutil.copyfile(work_database, staging)

@@ -1,0 +1,69 @@
+"""The `armtrace` command line: build summary, failures, and read-only SQL output formats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.cli import main
+from tests.conftest import TODAY, write_dirty_raw_folder
+
+
+def test_build_fails_clearly_without_a_raw_folder(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["build", "--raw", str(tmp_path / "missing"), "--curated", str(tmp_path / "c")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "build failed" in err
+    assert f"raw folder {tmp_path / 'missing'} does not exist" in err
+    assert not (tmp_path / "c" / "armtrace.duckdb").exists()
+
+
+def test_sql_formats(dirty_build: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    query = ("SELECT documented_in, count(*) AS items FROM items GROUP BY ALL "
+             "ORDER BY documented_in")
+    assert main(["sql", query, "--curated", str(dirty_build), "--format", "csv"]) == 0
+    assert capsys.readouterr().out == "documented_in,items\nIraq,8\nSyria,7\n"
+    assert main(["sql", query, "--curated", str(dirty_build), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"documented_in": "Iraq", "items": 8}, {"documented_in": "Syria", "items": 7}]
+    assert main(["sql", query, "--curated", str(dirty_build), "--format", "markdown"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].replace(" ", "") == "|documented_in|items|"
+    assert lines[2].replace(" ", "") == "|Iraq|8|"
+    assert main(["sql", query, "--curated", str(dirty_build)]) == 0
+    assert "Syria" in capsys.readouterr().out
+
+
+def test_sql_is_read_only(dirty_build: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sql", "DELETE FROM items", "--curated", str(dirty_build)]) == 1
+    assert "read-only" in capsys.readouterr().err
+    with duckdb.connect(str(dirty_build / "armtrace.duckdb"), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM items").fetchall() == [(15,)]
+
+
+def test_sql_without_a_database_says_what_to_do(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sql", "SELECT 1", "--curated", str(tmp_path)]) == 1
+    assert "run `armtrace build` first" in capsys.readouterr().err
+
+
+def test_build_summary_accounts_for_every_row(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    raw = write_dirty_raw_folder(tmp_path / "raw")
+    assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "c"),
+                 "--today", TODAY]) == 0
+    captured = capsys.readouterr()
+    summary = dict(line.rsplit(maxsplit=1) for line in captured.out.splitlines()
+                   if not line.startswith("database:"))
+    numbers = {k.strip(): int(v.replace(",", "")) for k, v in summary.items()}
+    assert numbers["rows in"] == 28
+    assert numbers["rows in"] == (numbers["items"] + numbers["superseded versions"]
+                                  + numbers["merged"] + numbers["quarantined"])
+    assert numbers["quarantined: duplicate_record_id"] == 2
+    assert numbers["merged: re_documented_item"] == 1
+    for stage in ("discover", "read", "clean", "resolve", "write", "publish"):
+        assert f"  {stage} " in captured.err
