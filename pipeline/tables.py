@@ -199,3 +199,76 @@ REFERENCE_COLUMN_COMMENTS: dict[str, str] = {
     "present_name": "Display name of the present-day state.",
     "historic": "Whether the state no longer exists.",
 }
+
+
+def _share_columns(prefix: str, of: str) -> dict[str, str]:
+    return {
+        f"{prefix}share": f"{of} (a fraction in [0, 1], unrounded; NULL when undefined).",
+        f"{prefix}share_ci_low" if prefix else "ci_low": f"Lower bound of the 95% interval of "
+                                                           f"the {prefix}share.",
+        f"{prefix}share_ci_high" if prefix else "ci_high": f"Upper bound of the 95% interval of "
+                                                             f"the {prefix}share.",
+    }
+
+
+GROUP = "Country where items were documented, or All."
+KIND = "weapons (counted in items) or ammunition (counted in units)."
+
+FIGURES: dict[str, tuple[str, dict[str, str]]] = {
+    "documentation_summary": (
+        "What was documented, per country and in all.",
+        {"documented_in": GROUP, "weapons": "Weapons (items).",
+         "ammunition_units": "Ammunition units (sum of quantity).",
+         "ied_items": "IED materiel: components and precursors (sum of quantity).",
+         "records": "Rows of items.", "sites": "Distinct site names (trimmed, case-folded).",
+         "days": "Distinct documentation dates."},
+    ),
+    "weapons_by_origin": (
+        "Weapons by present-day country of manufacture; Unknown has no share.",
+        {"documented_in": GROUP, "country": "Present-day state of manufacture, or Unknown.",
+         "weapons": "Weapons made there.",
+         **_share_columns("", "Share of weapons of known origin (Wilson interval)")},
+    ),
+    "ammunition_by_origin": (
+        "Ammunition units by present-day country of manufacture; Unknown has no share.",
+        {"documented_in": GROUP, "country": "Present-day state of manufacture, or Unknown.",
+         "units": "Units made there.",
+         **_share_columns("", "Share of units of known origin (record-cluster interval)")},
+    ),
+    "calibre_family": (
+        "Calibre family shares; unknown (nothing readable recorded) has no share.",
+        {"item_kind": KIND, "documented_in": GROUP,
+         "family": "warsaw_pact, nato, other or unknown.", "count": "Items or units.",
+         **_share_columns("", "Share of items or units of known family")},
+    ),
+    "manufacture_period": (
+        "Manufacture period shares; unknown has no share. Edges are a setting.",
+        {"item_kind": KIND, "documented_in": GROUP,
+         "period": "Period of manufacture, or unknown.", "count": "Items or units.",
+         **_share_columns("", "Share of items or units of known year")},
+    ),
+    "manufacture_year": (
+        "Items or units by year of manufacture (known years only).",
+        {"item_kind": KIND, "documented_in": GROUP, "year": "Year of manufacture.",
+         "count": "Items or units."},
+    ),
+    "eu_share": (
+        "Share made in states that are EU members on the as_of date (present-day origin).",
+        {"item_kind": KIND, "documented_in": GROUP, "eu_count": "Items or units made in the EU.",
+         "known_origin_count": "Items or units of known origin.",
+         **_share_columns("", "eu_count / known_origin_count")},
+    ),
+    "anti_armour_recent": (
+        "Anti-armour ammunition made recently, and the EU's part of it.",
+        {"documented_in": GROUP, "recent_from": "First year counted as recent (a setting).",
+         "anti_armour_units": "Anti-armour units.",
+         "recent_units": "Anti-armour units made in or after recent_from.",
+         **_share_columns("recent_", "recent_units / anti-armour units of known year"),
+         "recent_eu_units": "Recent anti-armour units made in the EU.",
+         **_share_columns("recent_eu_", "recent_eu_units / recent units of known origin"),
+         "since_2010_units": "Anti-armour units made in or after 2010.",
+         "since_2010_eu_units": "Of those, units made in the EU.",
+         **_share_columns("since_2010_eu_",
+                          "since_2010_eu_units / since-2010 units of known origin")},
+    ),
+}

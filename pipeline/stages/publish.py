@@ -61,6 +61,11 @@ def write_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame,
         con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM incoming")
     finally:
         con.unregister("incoming")
+    comment_table(con, name, comment, column_comments)
+
+
+def comment_table(con: duckdb.DuckDBPyConnection, name: str, comment: str,
+                  column_comments: dict[str, str]) -> None:
     con.execute(f"COMMENT ON TABLE {name} IS {_sql_string(comment)}")
     for column, text in column_comments.items():
         con.execute(f"COMMENT ON COLUMN {name}.{column} IS {_sql_string(text)}")
@@ -80,6 +85,20 @@ def write_reference_tables(con: duckdb.DuckDBPyConnection, reference: Reference)
     for name, frame in frames.items():
         columns = {c: REFERENCE_COLUMN_COMMENTS[c] for c in frame.columns}
         write_table(con, name, frame, REFERENCE_COMMENTS[name], columns)
+
+
+def publish_reports(built: Path, published: Path) -> None:
+    """Swap a finished reports folder in for the published one.
+
+    Two renames: the old folder steps aside, the new one takes its place, then the old one is
+    removed. Between the renames (microseconds) the folder is absent, never half-written.
+    """
+    published.parent.mkdir(parents=True, exist_ok=True)
+    retired = published.with_name(f".{published.name}.{os.getpid()}.old")
+    if published.exists():
+        os.replace(published, retired)
+    os.replace(built, published)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def publish_database(work_database: Path, published: Path) -> None:

@@ -1,0 +1,79 @@
+"""Altair charts of the figures, rendered to SVG and PNG by vl-convert (no browser, no network)."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+import vl_convert
+
+WIDTH = 420
+SHARE_AXIS = alt.Axis(format="%", title="share (95% interval)")
+
+
+def _share_bars(frame: pl.DataFrame, category: str, title: str, sort: list[str] | str,
+                row: str | None = None) -> alt.Chart | alt.FacetChart:
+    """Horizontal bars of `share` per `category`, with the interval as a rule."""
+    data = frame.filter(pl.col("share").is_not_null())
+    y = alt.Y(f"{category}:N", sort=sort, title=None)
+    base = alt.Chart(data).encode(y=y)
+    bars = base.mark_bar(color="#4c78a8").encode(
+        x=alt.X("share:Q", axis=SHARE_AXIS, scale=alt.Scale(domain=[0, 1])),
+        tooltip=[category, alt.Tooltip("share:Q", format=".1%")],
+    )
+    rules = base.mark_rule(color="#222").encode(x="ci_low:Q", x2="ci_high:Q")
+    layered = alt.layer(bars, rules).properties(width=WIDTH)
+    if row:
+        return layered.facet(row=alt.Row(f"{row}:N", title=None, sort="descending")).properties(
+            title=title)
+    return layered.properties(title=title)
+
+
+def _all_countries(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.filter(pl.col("documented_in") == "All")
+
+
+def build_charts(figures: dict[str, pl.DataFrame]) -> dict[str, alt.TopLevelMixin]:
+    """One chart per charted figure, keyed by figure id."""
+    weapons = _all_countries(figures["weapons_by_origin"])
+    ammunition = _all_countries(figures["ammunition_by_origin"])
+    anti_armour = figures["anti_armour_recent"].select(
+        "documented_in",
+        *[pl.struct(measure=pl.lit(label), share=pl.col(f"{prefix}share"),
+                    ci_low=pl.col(f"{prefix}share_ci_low"),
+                    ci_high=pl.col(f"{prefix}share_ci_high")).alias(label)
+          for prefix, label in (("recent_", "made recently"),
+                                ("recent_eu_", "of those, made in the EU"),
+                                ("since_2010_eu_", "made since 2010 in the EU"))],
+    ).unpivot(index="documented_in", value_name="s").unnest("s").drop("variable")
+    years = _all_countries(figures["manufacture_year"])
+    return {
+        "weapons_by_origin": _share_bars(
+            weapons, "country", "Weapons by country of manufacture (all documented)",
+            sort="-x"),
+        "ammunition_by_origin": _share_bars(
+            ammunition, "country", "Ammunition units by country of manufacture",
+            sort="-x"),
+        "calibre_family": _share_bars(
+            _all_countries(figures["calibre_family"]), "family", "Calibre family",
+            sort=["warsaw_pact", "nato", "other"], row="item_kind"),
+        "manufacture_period": _share_bars(
+            _all_countries(figures["manufacture_period"]), "period", "Period of manufacture",
+            sort=None, row="item_kind"),
+        "eu_share": _share_bars(
+            figures["eu_share"], "documented_in", "Made in EU member states", sort=None,
+            row="item_kind"),
+        "anti_armour_recent": _share_bars(
+            anti_armour, "measure", "Anti-armour ammunition", sort=None, row="documented_in"),
+        "manufacture_year": alt.Chart(years).mark_bar(color="#4c78a8").encode(
+            x=alt.X("year:O", title="year of manufacture"),
+            y=alt.Y("count:Q", title="items or units"),
+        ).properties(width=WIDTH * 2, height=120).facet(
+            row=alt.Row("item_kind:N", title=None, sort="descending")
+        ).resolve_scale(y="independent").properties(title="Year of manufacture"),
+    }
+
+
+def render(chart: alt.TopLevelMixin) -> tuple[str, bytes]:
+    """SVG text and PNG bytes of a chart."""
+    spec = chart.to_dict()
+    return vl_convert.vegalite_to_svg(spec), vl_convert.vegalite_to_png(spec, scale=2)

@@ -1,0 +1,81 @@
+"""Stage 6: the published figures, computed in DuckDB SQL from `items`.
+
+The SQL lives in pipeline/figures/*.sql: facts.sql turns items into one long table of facts,
+shares.sql computes every share with its interval, figures.sql shapes the contract's tables.
+This module only supplies the settings and runs the files in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "figures"
+SQL_FILES = ("facts.sql", "shares.sql", "figures.sql")
+
+FIGURE_IDS = (
+    "documentation_summary", "weapons_by_origin", "ammunition_by_origin", "calibre_family",
+    "manufacture_period", "manufacture_year", "eu_share", "anti_armour_recent",
+)
+DEFAULT_RECENT_FROM = 2014
+DEFAULT_PERIOD_EDGES = (1960, 1990, 2010, 2014)
+
+
+@dataclass(frozen=True)
+class FigureSettings:
+    """What the figures depend on besides the data. `as_of` None: the latest documentation date."""
+
+    as_of: dt.date | None = None
+    recent_from: int = DEFAULT_RECENT_FROM
+    period_edges: tuple[int, ...] = DEFAULT_PERIOD_EDGES
+
+    def resolved(self, con: duckdb.DuckDBPyConnection) -> FigureSettings:
+        if self.as_of is not None:
+            return self
+        ((latest,),) = con.sql("SELECT max(documented_on) FROM items").fetchall()
+        return FigureSettings(latest, self.recent_from, self.period_edges)
+
+    def as_json(self) -> dict[str, object]:
+        settings = asdict(self)
+        settings["as_of"] = self.as_of.isoformat() if self.as_of else None
+        settings["period_edges"] = list(self.period_edges)
+        return settings
+
+
+def periods(edges: tuple[int, ...]) -> pl.DataFrame:
+    """Manufacture periods from their edges: (1960, 1990) -> before 1960, 1960-1989, 1990 and
+    later. Edges must increase."""
+    if list(edges) != sorted(set(edges)) or not edges:
+        raise ValueError(f"period edges must be increasing years, got {list(edges)}")
+    bounds = [(0, edges[0] - 1), *zip(edges, [e - 1 for e in edges[1:]], strict=False),
+              (edges[-1], 9999)]
+    labels = [f"before {edges[0]}",
+              *(f"{start}-{end}" for start, end in bounds[1:-1]),
+              f"{edges[-1]} and later"]
+    return pl.DataFrame(
+        {"period": labels, "from_year": [b[0] for b in bounds],
+         "to_year": [b[1] for b in bounds], "position": list(range(len(labels)))},
+        schema={"period": pl.String, "from_year": pl.Int32, "to_year": pl.Int32,
+                "position": pl.Int32},
+    )
+
+
+def compute_figures(con: duckdb.DuckDBPyConnection, settings: FigureSettings) -> FigureSettings:
+    """Create every fig_<id> table in the database `con` holds; return the settings used."""
+    settings = settings.resolved(con)
+    con.execute("SET VARIABLE as_of = ?::DATE", [settings.as_of])
+    con.execute("SET VARIABLE recent_from = ?::INTEGER", [settings.recent_from])
+    con.register("period_frame", periods(settings.period_edges))
+    con.execute("CREATE OR REPLACE TEMP TABLE periods AS SELECT * FROM period_frame")
+    con.unregister("period_frame")
+    for name in SQL_FILES:
+        con.execute((SQL_DIR / name).read_text())
+    return settings
+
+
+def read_figures(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    return {figure: con.sql(f"SELECT * FROM fig_{figure}").pl() for figure in FIGURE_IDS}
