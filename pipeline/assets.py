@@ -3,7 +3,10 @@
 ingest: raw_files -> parsed_rows, file_reads
 clean: normalised_rows
 resolve: resolved_rows
-publish: curated_tables -> published_database
+publish: curated_tables (into the work database)
+figures: figures (fig_<id> tables in the work database)
+report: report (the reports folder, built in a staging folder)
+publish: published_database -> published_reports
 
 Each asset calls its stage's function and reports counts; the logic lives in
 `pipeline/stages/`.
@@ -15,19 +18,33 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from pipeline.reference import Reference
+from pipeline.report.build import build_reports
 from pipeline.resources import ArmtraceFolders
 from pipeline.stages.clean import normalise_rows
 from pipeline.stages.discover import discover_raw_files
+from pipeline.stages.figures import (
+    DEFAULT_PERIOD_EDGES,
+    DEFAULT_RECENT_FROM,
+    FIGURE_IDS,
+    FigureSettings,
+    compute_figures,
+    load_settings,
+    save_settings,
+)
 from pipeline.stages.publish import (
+    comment_table,
     curated_frames,
     publish_database,
+    publish_reports,
     write_curated_tables,
     write_reference_tables,
 )
 from pipeline.stages.read import read_item_logs
 from pipeline.stages.resolve import resolve_records
+from pipeline.tables import FIGURE_SETTINGS, FIGURES
 
 
 def preview(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
@@ -161,7 +178,53 @@ def curated_tables(
     })
 
 
-@dg.asset(group_name="publish", deps=[curated_tables], kinds={"duckdb"})
+class FigureConfig(dg.Config):
+    as_of: str | None = None
+    """ISO date on which EU membership is taken (default: the latest documentation date)."""
+    recent_from: int = DEFAULT_RECENT_FROM
+    """First year of manufacture that counts as recent for anti-armour ammunition."""
+    period_edges: list[int] = Field(default_factory=lambda: list(DEFAULT_PERIOD_EDGES))
+    """First year of each manufacture period after the first."""
+
+    def settings(self) -> FigureSettings:
+        as_of = dt.date.fromisoformat(self.as_of) if self.as_of else None
+        return FigureSettings(as_of, self.recent_from, tuple(self.period_edges))
+
+
+@dg.asset(group_name="figures", deps=[curated_tables], kinds={"duckdb", "sql"})
+def figures(
+    context: dg.AssetExecutionContext, config: FigureConfig, duckdb: DuckDBResource
+) -> dg.MaterializeResult:
+    """Every published figure (shared/spec/figures.md) as a fig_<id> table, computed in SQL
+    from items, and the settings used as figure_settings."""
+    with duckdb.get_connection() as con:
+        settings = compute_figures(con, config.settings())
+        save_settings(con, settings)
+        comment_table(con, "figure_settings", *FIGURE_SETTINGS)
+        for figure, (comment, columns) in FIGURES.items():
+            comment_table(con, f"fig_{figure}", comment, columns)
+        rows = {f"fig_{figure}_rows": con.sql(f"SELECT count(*) FROM fig_{figure}").fetchall()[0][0]
+                for figure in FIGURE_IDS}
+        summary = con.sql("SELECT * FROM fig_documentation_summary").pl()
+        con.execute("CHECKPOINT")
+    context.log.info(f"figures computed with {settings.as_json()}")
+    return dg.MaterializeResult(metadata={
+        **rows, "settings": dg.MetadataValue.json(settings.as_json()), "summary": preview(summary),
+    })
+
+
+@dg.asset(group_name="report", deps=[figures], kinds={"html", "json"})
+def report(folders: ArmtraceFolders, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """statistics.json, tables, charts and index.html, built in a staging folder."""
+    paths = folders.paths
+    with duckdb.get_connection() as con:
+        written = build_reports(con, paths.reports_staging_dir, paths.raw_dir,
+                                paths.reference_dir, load_settings(con))
+    return dg.MaterializeResult(metadata={
+        **written, "staging": dg.MetadataValue.path(str(paths.reports_staging_dir))})
+
+
+@dg.asset(group_name="publish", deps=[report], kinds={"duckdb"})
 def published_database(folders: ArmtraceFolders) -> dg.MaterializeResult:
     """The curated database readers use, replaced atomically by a finished build."""
     paths = folders.paths
@@ -170,6 +233,14 @@ def published_database(folders: ArmtraceFolders) -> dg.MaterializeResult:
                                           "bytes": paths.database.stat().st_size})
 
 
-ASSETS = [raw_files, read_logs, normalised_rows, resolved_rows, curated_tables,
-          published_database]
+@dg.asset(group_name="publish", deps=[published_database])
+def published_reports(folders: ArmtraceFolders) -> dg.MaterializeResult:
+    """The reports folder, swapped in for the previous one once the database is published."""
+    paths = folders.paths
+    publish_reports(paths.reports_staging_dir, paths.reports_dir)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(paths.reports_dir))})
+
+
+ASSETS = [raw_files, read_logs, normalised_rows, resolved_rows, curated_tables, figures, report,
+          published_database, published_reports]
 ASSET_CHECKS = [every_row_accounted_for]

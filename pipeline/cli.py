@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import logging
 import os
 import sys
@@ -17,9 +19,11 @@ import polars as pl
 from pipeline.definitions import BUILD_JOB, build_definitions
 from pipeline.paths import Paths
 
+TIMINGS_FILE = "build-timings.json"
 STAGE_OF_STEP = {
     "raw_files": "discover", "read_logs": "read", "normalised_rows": "clean",
-    "resolved_rows": "resolve", "curated_tables": "write", "published_database": "publish",
+    "resolved_rows": "resolve", "curated_tables": "write", "figures": "figures", "report": "report",
+    "published_database": "publish", "published_reports": "publish",
 }
 
 
@@ -29,6 +33,7 @@ class _ProgressHandler(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
         self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "dagster_meta", {}).get("dagster_event")
@@ -39,16 +44,20 @@ class _ProgressHandler(logging.Handler):
             self.started[step] = time.perf_counter()
         elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
             seconds = time.perf_counter() - self.started.get(step, time.perf_counter())
+            self.seconds[step] = round(seconds, 3)
             status = "ok" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
             label = STAGE_OF_STEP.get(step, "check")
             print(f"  {label:<8} {step:<45} {status:>6} {seconds:6.2f}s", file=sys.stderr)
 
 
-@dg.logger
-def progress_logger(_: dg.InitLoggerContext) -> logging.Logger:
-    log = logging.Logger("armtrace.progress", level=logging.DEBUG)
-    log.addHandler(_ProgressHandler())
-    return log
+def progress_logger(handler: _ProgressHandler) -> dg.LoggerDefinition:
+    @dg.logger
+    def progress(_: dg.InitLoggerContext) -> logging.Logger:
+        log = logging.Logger("armtrace.progress", level=logging.DEBUG)
+        log.addHandler(handler)
+        return log
+
+    return progress
 
 
 def _instance() -> dg.DagsterInstance:
@@ -58,16 +67,34 @@ def _instance() -> dg.DagsterInstance:
         dg.DagsterInstance.ephemeral())
 
 
-def run_build(paths: Paths, today: str | None = None) -> dg.ExecuteInProcessResult:
+def figure_config(args: argparse.Namespace) -> dict[str, object]:
+    """Run config of the figures asset from the CLI flags (unset flags keep the defaults)."""
+    config: dict[str, object] = {"as_of": args.as_of, "recent_from": args.recent_from,
+                                 "period_edges": args.period_edges}
+    return {key: value for key, value in config.items() if value is not None}
+
+
+def run_build(paths: Paths, today: str | None = None,
+              figures: dict[str, object] | None = None,
+              handler: _ProgressHandler | None = None) -> dg.ExecuteInProcessResult:
+    handler = handler or _ProgressHandler()
     defs = dg.Definitions.merge(build_definitions(paths),
-                                dg.Definitions(loggers={"progress": progress_logger}))
+                                dg.Definitions(loggers={"progress": progress_logger(handler)}))
     run_config = {
         "loggers": {"progress": {}},
-        "ops": {"normalised_rows": {"config": {"today": today}}},
+        "ops": {"normalised_rows": {"config": {"today": today}},
+                "figures": {"config": figures or {}}},
     }
     with _instance() as instance:
         return defs.resolve_job_def(BUILD_JOB).execute_in_process(
             run_config=run_config, instance=instance, raise_on_error=False)
+
+
+def write_timings(path: Path, seconds: dict[str, float]) -> None:
+    """Step wall times, kept out of statistics.json so that it stays byte-identical."""
+    path.write_text(json.dumps({"seconds_by_step": seconds,
+                                "total_seconds": round(sum(seconds.values()), 3)}, indent=2)
+                    + "\n")
 
 
 SUMMARY_SQL = """
@@ -111,13 +138,22 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
 def command_build(args: argparse.Namespace) -> int:
     paths = Paths.resolve(args.raw, args.curated, args.reports)
     print(f"building {paths.database} from {paths.raw_dir}", file=sys.stderr)
-    result = run_build(paths, today=args.today)
+    handler = _ProgressHandler()
+    try:
+        config = figure_config(args)
+    except ValueError as error:
+        print(f"armtrace build: {error}", file=sys.stderr)
+        return 2
+    result = run_build(paths, today=args.today, figures=config, handler=handler)
     if not result.success:
-        print("build failed; the published database was left as it was:", file=sys.stderr)
+        print("build failed; the published database and reports were left as they were:",
+              file=sys.stderr)
         for message in _failure_messages(result) or ["see the Dagster run log"]:
             print(f"  {message}", file=sys.stderr)
         return 1
+    write_timings(paths.reports_dir / TIMINGS_FILE, handler.seconds)
     print_summary(paths.database)
+    print(f"reports: {paths.reports_dir / 'index.html'}")
     return 0
 
 
@@ -149,6 +185,38 @@ def command_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso_date(text: str) -> str:
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
+
+
+def _years(text: str) -> list[int]:
+    try:
+        years = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of years: {text!r}") from None
+    if years != sorted(set(years)):
+        raise argparse.ArgumentTypeError(f"period edges must increase: {text!r}")
+    return years
+
+
+def command_sample(args: argparse.Namespace) -> int:
+    from pipeline.sample.write import write_sample
+
+    try:
+        written = write_sample(Path(args.out), seed=args.seed, scale=args.scale)
+    except (FileExistsError, ValueError) as error:
+        print(f"armtrace sample: {error}", file=sys.stderr)
+        return 1
+    for path, rows in written.items():
+        print(f"{rows:>10,}  {path}")
+    print(f"{sum(written.values()):>10,}  rows in {len(written)} files under {args.out} "
+          f"(SYNTHETIC)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="armtrace", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -161,7 +229,23 @@ def parser() -> argparse.ArgumentParser:
                                          "reports)")
     build.add_argument("--today", help="ISO date after which documentation dates count as in the "
                                        "future (default: today, UTC)")
+    build.add_argument("--as-of", type=_iso_date,
+                       help="date on which EU membership is taken (default: the latest "
+                            "documentation date in the data)")
+    build.add_argument("--recent-from", type=int, metavar="YEAR",
+                       help="first year of manufacture counted as recent (default: 2014)")
+    build.add_argument("--period-edges", type=_years, metavar="Y1,Y2,...",
+                       help="first year of each manufacture period after the first "
+                            "(default: 1960,1990,2010,2014)")
     build.set_defaults(handler=command_build)
+
+    sample = commands.add_parser(
+        "sample", help="write the synthetic sample item logs (calibrated to CAR's figures)")
+    sample.add_argument("--out", required=True, help="folder to write into (new or empty)")
+    sample.add_argument("--seed", type=int, default=2017, help="random seed (default: 2017)")
+    sample.add_argument("--scale", type=int, default=1,
+                        help="copies of the whole sample, as more teams and sites (default: 1)")
+    sample.set_defaults(handler=command_sample)
 
     sql = commands.add_parser("sql", help="run read-only SQL on the curated database")
     sql.add_argument("query")

@@ -59,3 +59,9 @@ class Paths:
     @property
     def work_database(self) -> Path:
         return self.work_dir / DATABASE_NAME
+
+    @property
+    def reports_staging_dir(self) -> Path:
+        """Where the next reports folder is built: beside the published one, so the swap is a
+        rename on one file system."""
+        return self.reports_dir.with_name(f".{self.reports_dir.name}.building")

@@ -272,3 +272,10 @@ FIGURES: dict[str, tuple[str, dict[str, str]]] = {
                           "since_2010_eu_units / since-2010 units of known origin")},
     ),
 }
+
+FIGURE_SETTINGS = (
+    "The settings every fig_ table was computed with (one row).",
+    {"as_of": "Date on which EU membership is taken (default: latest documentation date).",
+     "recent_from": "First year of manufacture counted as recent for anti-armour ammunition.",
+     "period_edges": "First year of each manufacture period after the first."},
+)

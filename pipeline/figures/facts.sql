@@ -2,7 +2,8 @@
 --
 -- Each row says: for this item (a record of `amount` items or units), in this documented_in
 -- group (its own country, and again in 'All'), on this dimension, the item has this `value`,
--- and whether the value is `known` (unknowns are reported but left out of denominators).
+-- and whether the value is `known` (unknowns are reported, as 'unknown' or 'Unknown', but left
+-- out of denominators).
 -- Settings come from DuckDB variables set by the caller: as_of, recent_from.
 -- The table `periods(period, from_year, to_year, position)` holds the manufacture periods.
 CREATE OR REPLACE TEMP TABLE figure_items AS
@@ -48,18 +49,22 @@ SELECT 'period', item_kind, documented_in, row_number, amount,
 FROM grouped
 UNION ALL
 SELECT 'eu', item_kind, documented_in, row_number, amount,
-       CASE WHEN eu_origin THEN 'EU' ELSE 'non-EU' END, origin IS NOT NULL
+       CASE WHEN origin IS NULL THEN 'unknown' WHEN eu_origin THEN 'EU' ELSE 'non-EU' END,
+       origin IS NOT NULL
 FROM grouped
 UNION ALL
 SELECT 'anti_armour_recent', item_kind, documented_in, row_number, amount,
-       CASE WHEN year >= getvariable('recent_from') THEN 'recent' ELSE 'older' END,
+       CASE WHEN year IS NULL THEN 'unknown'
+            WHEN year >= getvariable('recent_from') THEN 'recent' ELSE 'older' END,
        year IS NOT NULL
 FROM anti_armour
 UNION ALL
 SELECT 'anti_armour_recent_eu', item_kind, documented_in, row_number, amount,
-       CASE WHEN eu_origin THEN 'EU' ELSE 'non-EU' END, origin IS NOT NULL
+       CASE WHEN origin IS NULL THEN 'unknown' WHEN eu_origin THEN 'EU' ELSE 'non-EU' END,
+       origin IS NOT NULL
 FROM anti_armour WHERE year >= getvariable('recent_from')
 UNION ALL
 SELECT 'anti_armour_since_2010_eu', item_kind, documented_in, row_number, amount,
-       CASE WHEN eu_origin THEN 'EU' ELSE 'non-EU' END, origin IS NOT NULL
+       CASE WHEN origin IS NULL THEN 'unknown' WHEN eu_origin THEN 'EU' ELSE 'non-EU' END,
+       origin IS NOT NULL
 FROM anti_armour WHERE year >= 2010;

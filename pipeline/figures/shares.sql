@@ -36,10 +36,13 @@ CREATE OR REPLACE TEMP TABLE figure_domains AS
 SELECT * FROM (VALUES
     ('calibre_family', 'warsaw_pact', true), ('calibre_family', 'nato', true),
     ('calibre_family', 'other', true), ('calibre_family', 'unknown', false),
-    ('eu', 'EU', true), ('eu', 'non-EU', true),
+    ('eu', 'EU', true), ('eu', 'non-EU', true), ('eu', 'unknown', false),
     ('anti_armour_recent', 'recent', true), ('anti_armour_recent', 'older', true),
+    ('anti_armour_recent', 'unknown', false),
     ('anti_armour_recent_eu', 'EU', true), ('anti_armour_recent_eu', 'non-EU', true),
+    ('anti_armour_recent_eu', 'unknown', false),
     ('anti_armour_since_2010_eu', 'EU', true), ('anti_armour_since_2010_eu', 'non-EU', true),
+    ('anti_armour_since_2010_eu', 'unknown', false),
     ('period', 'unknown', false)
 ) AS domain(dimension, value, known)
 UNION ALL

@@ -77,5 +77,18 @@ def compute_figures(con: duckdb.DuckDBPyConnection, settings: FigureSettings) ->
     return settings
 
 
+def save_settings(con: duckdb.DuckDBPyConnection, settings: FigureSettings) -> None:
+    """The settings the figures were computed with, as the one-row table figure_settings."""
+    con.execute("""
+        CREATE OR REPLACE TABLE figure_settings AS
+        SELECT ?::DATE AS as_of, ?::INTEGER AS recent_from, ?::INTEGER[] AS period_edges
+    """, [settings.as_of, settings.recent_from, list(settings.period_edges)])
+
+
+def load_settings(con: duckdb.DuckDBPyConnection) -> FigureSettings:
+    ((as_of, recent_from, edges),) = con.sql("SELECT * FROM figure_settings").fetchall()
+    return FigureSettings(as_of, recent_from, tuple(edges))
+
+
 def read_figures(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
     return {figure: con.sql(f"SELECT * FROM fig_{figure}").pl() for figure in FIGURE_IDS}

@@ -1,0 +1,46 @@
+"""Stage 7: the reports folder, built from the curated database into a staging folder.
+
+statistics.json, tables/<id>.csv, charts/<id>.svg and .png, index.html. Publishing (the swap
+into the reports folder) is the publish stage's job.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from pipeline.report.charts import build_charts, render
+from pipeline.report.html import render_index
+from pipeline.report.quality import quality_summary
+from pipeline.report.statistics import (
+    SYNTHETIC_MARKER,
+    dump,
+    input_fingerprint,
+    statistics_document,
+)
+from pipeline.stages.figures import FigureSettings, read_figures
+
+
+def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, raw_dir: Path,
+                  reference_dir: Path, settings: FigureSettings) -> dict[str, int]:
+    """Write every report file into `out_dir` (emptied first); return file counts by kind."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    (out_dir / "tables").mkdir(parents=True)
+    (out_dir / "charts").mkdir()
+    figures = read_figures(con)
+    statistics = statistics_document(figures, settings, input_fingerprint(con, reference_dir),
+                                     synthetic=(raw_dir / SYNTHETIC_MARKER).exists())
+    (out_dir / "statistics.json").write_text(dump(statistics), encoding="utf-8")
+    for figure, frame in figures.items():
+        frame.write_csv(out_dir / "tables" / f"{figure}.csv")
+    svgs = {}
+    for figure, chart in build_charts(figures).items():
+        svg, png = render(chart)
+        (out_dir / "charts" / f"{figure}.svg").write_text(svg, encoding="utf-8")
+        (out_dir / "charts" / f"{figure}.png").write_bytes(png)
+        svgs[figure] = svg
+    html = render_index(statistics, figures, svgs, quality_summary(con))
+    (out_dir / "index.html").write_text(html, encoding="utf-8")
+    return {"tables": len(figures), "charts": len(svgs)}

@@ -1,0 +1,126 @@
+"""index.html: one self-contained page (inline CSS and SVG, no scripts, no network).
+
+Every value from the data goes through Jinja2's autoescaping; only the SVG that vl-convert
+rendered is inserted as markup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import jinja2
+import polars as pl
+from markupsafe import Markup
+
+from pipeline.report.quality import EXAMPLES_PER_GROUP, QualitySummary
+
+TITLE = "Weapons and ammunition documented: published figures"
+_environment = jinja2.Environment(
+    loader=jinja2.PackageLoader("pipeline.report", "templates"),
+    autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    numeric: bool
+
+
+@dataclass(frozen=True)
+class Headline:
+    value: str
+    label: str
+    ci: str | None = None
+
+
+def percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def cell(column: str, value: Any) -> Cell:
+    if value is None:
+        return Cell("", False)
+    if isinstance(value, float) and ("share" in column or column.startswith("ci_")):
+        return Cell(percent(value), True)
+    if isinstance(value, bool):
+        return Cell("yes" if value else "no", False)
+    if isinstance(value, int) and column not in ("year", "recent_from", "source_line",
+                                                 "dropped_line", "kept_line"):
+        return Cell(f"{value:,}", True)
+    if isinstance(value, int | float):
+        return Cell(str(value), True)
+    return Cell(str(value), False)
+
+
+def table(frame: pl.DataFrame) -> dict[str, Any]:
+    return {"columns": frame.columns,
+            "rows": [[cell(c, v) for c, v in zip(frame.columns, row, strict=True)]
+                     for row in frame.iter_rows()]}
+
+
+def _interval(low: float | None, high: float | None) -> str | None:
+    return None if low is None or high is None else f"{percent(low)} to {percent(high)}"
+
+
+def _share_headline(row: dict[str, Any], label: str, prefix: str = "") -> Headline:
+    low = row[f"{prefix}share_ci_low" if prefix else "ci_low"]
+    high = row[f"{prefix}share_ci_high" if prefix else "ci_high"]
+    return Headline(percent(row[f"{prefix}share"]), label, _interval(low, high))
+
+
+def headlines(figures: dict[str, pl.DataFrame]) -> list[Headline]:
+    """The numbers an editor asks for first, from whatever the data holds."""
+    found: list[Headline] = []
+    for row in figures["documentation_summary"].iter_rows(named=True):
+        where = "in all" if row["documented_in"] == "All" else f"in {row['documented_in']}"
+        found += [Headline(f"{row['weapons']:,}", f"weapons documented {where}"),
+                  Headline(f"{row['ammunition_units']:,}", f"units of ammunition {where}"),
+                  Headline(f"{row['sites']:,}", f"documentation sites {where}")]
+    for figure, kind, top in (("weapons_by_origin", "weapons", 3),
+                              ("ammunition_by_origin", "ammunition units", 2)):
+        known = figures[figure].filter((pl.col("documented_in") == "All")
+                                       & pl.col("share").is_not_null())
+        found += [_share_headline(r, f"of {kind} of known origin made in {r['country']}")
+                  for r in known.head(top).iter_rows(named=True)]
+    for row in figures["eu_share"].filter(pl.col("documented_in") == "All").iter_rows(named=True):
+        found.append(_share_headline(row, f"of {row['item_kind']} made in EU member states"))
+    warsaw_pact = figures["calibre_family"].filter(
+        (pl.col("documented_in") == "All") & (pl.col("family") == "warsaw_pact"))
+    found += [_share_headline(r, f"of {r['item_kind']} of known calibre in Warsaw Pact calibres")
+              for r in warsaw_pact.iter_rows(named=True)]
+    anti_armour = figures["anti_armour_recent"].filter(pl.col("anti_armour_units") > 0)
+    for row in anti_armour.iter_rows(named=True):
+        where = "in all" if row["documented_in"] == "All" else f"in {row['documented_in']}"
+        since = row["recent_from"]
+        found += [
+            _share_headline(row, f"of anti-armour ammunition {where} made in {since} or later",
+                            "recent_"),
+            _share_headline(row, "of that recent anti-armour ammunition made in the EU",
+                            "recent_eu_"),
+            _share_headline(row, f"of anti-armour ammunition {where} made since 2010 that was "
+                                 f"made in the EU", "since_2010_eu_"),
+        ]
+    return [h for h in found if h.value]
+
+
+def render_index(
+    statistics: dict[str, Any], figures: dict[str, pl.DataFrame], charts: dict[str, str],
+    quality: QualitySummary,
+) -> str:
+    files = pl.DataFrame(statistics["input"]["files"]).select(
+        "path", "status", "rows_in", "items", "superseded", "merged", "quarantined", "sha256")
+    context = {
+        "title": TITLE + (" (synthetic sample)" if statistics["synthetic"] else ""),
+        "stats": statistics,
+        "headlines": headlines(figures),
+        "charts": [{"id": figure, "svg": Markup(svg)} for figure, svg in charts.items()],
+        "tables": [{"id": figure, **table(frame)} for figure, frame in figures.items()],
+        "quality": {name: table(frame) for name, frame in asdict(quality).items()},
+        "examples": EXAMPLES_PER_GROUP,
+        "files": table(files),
+        "reference": table(pl.DataFrame(statistics["input"]["reference_files"])),
+        "macros": _environment.get_template("macros.html.j2").module,
+    }
+    return _environment.get_template("index.html.j2").render(context)
