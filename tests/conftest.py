@@ -12,6 +12,15 @@ import xlsxwriter
 from pipeline.cli import main
 
 TODAY = "2026-01-01"
+
+
+@pytest.fixture(autouse=True)
+def _outputs_outside_the_repo(tmp_path_factory: pytest.TempPathFactory,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that forgets a folder flag writes to a scratch folder, never into the repo."""
+    scratch = tmp_path_factory.mktemp("default-folders")
+    monkeypatch.setenv("ARMTRACE_CURATED_DIR", str(scratch / "curated"))
+    monkeypatch.setenv("ARMTRACE_REPORTS_DIR", str(scratch / "reports"))
 HEADER_A = ["Item ID", "Date", "Country", "Location", "Type", "Model", "Calibre", "Origin",
             "YoM", "Serial No", "Lot", "Qty"]
 # team A, first export (comma, UTF-8): 13 rows

@@ -14,7 +14,7 @@ from pipeline.definitions import build_definitions, defs
 from pipeline.paths import REPO_ROOT, Paths
 from tests.conftest import TODAY, write_dirty_raw_folder
 
-STAGE_GROUPS = {"ingest", "clean", "resolve", "publish"}
+STAGE_GROUPS = {"ingest", "clean", "resolve", "publish", "figures", "report"}
 
 
 def test_definitions_load_with_every_asset_grouped_and_described() -> None:

@@ -222,6 +222,26 @@ def test_not_the_same_item(resolve: Resolve, late: dict, early: dict) -> None:
     assert frame["disposition"].to_list() == ["item", "item"]
 
 
+@pytest.mark.parametrize("serial", ["", "-", "No.", "S/N", "№"])
+def test_weapons_with_an_empty_serial_key_are_not_one_item(resolve: Resolve,
+                                                          serial: str) -> None:
+    frame = resolve({"a.csv": [{**RIFLE, **LATE, "serial_number": serial},
+                               {**RIFLE, **EARLY, "serial_number": serial}]})
+    assert frame["disposition"].to_list() == ["item", "item"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: an unknown-serial marker (n/a, unknown, ?, none) is normalised to a real key "
+    "(NA, UNKNOWN, ...), so two different weapons of the same model and origin whose serial "
+    "was not legible are merged into one re-documented item and the weapon count drops"))
+@pytest.mark.parametrize("serial", ["n/a", "unknown", "?", "none"])
+def test_weapons_with_an_unknown_serial_are_not_one_item(resolve: Resolve,
+                                                         serial: str) -> None:
+    frame = resolve({"a.csv": [{**RIFLE, **LATE, "serial_number": serial},
+                               {**RIFLE, **EARLY, "serial_number": serial}]})
+    assert frame["disposition"].to_list() == ["item", "item"]
+
+
 # --- 3. double entries -----------------------------------------------------------------------
 
 ENTRY = {"documented_on": "2016-01-11", "documented_in": "Iraq", "site": "Tal Afar",

@@ -108,7 +108,8 @@ def _weapon_specs(origin: str | None, count: int) -> list[tuple[str, str, tuple[
         count -= plan.GERMAN_NATO_WEAPONS
     for n in range(count):
         model, calibre, first, last = models[n % len(models)]
-        unknown = origin not in plan.CHINA_RUSSIA_1960_1989 and n % plan.WEAPON_UNKNOWN_YEAR_EVERY == 7
+        unknown = (origin not in plan.CHINA_RUSSIA_1960_1989
+                   and n % plan.WEAPON_UNKNOWN_YEAR_EVERY == 7)
         specs.append((model, calibre, None if unknown else (first, last)))
     return specs
 
@@ -208,7 +209,8 @@ def ammunition_records(rng: random.Random, family_of: dict[str, str]) -> list[Re
         fillers[(plan.GROUPS[1] if group == plan.GROUPS[0] else plan.GROUPS[0], "RUS")] -= gap
     blank = _blank_calibre_units(fixed, fillers, family_of)
     records = list(fixed)
-    for (group, origin), units in sorted(fillers.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+    for (group, origin), units in sorted(fillers.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+                                         ):
         records += _filler(rng, group, origin, units, blank.get((group, origin), 0))
     return records
 
@@ -236,7 +238,8 @@ def _blank_calibre_units(fixed: list[Record], fillers: dict[tuple[str, str | Non
 # --- IED components --------------------------------------------------------------------
 
 def ied_records(rng: random.Random) -> list[Record]:
-    companies = [f"Company {chr(65 + n // 26)}{chr(65 + n % 26)}" for n in range(plan.IED_COMPANIES)]
+    companies = [f"Company {chr(65 + n // 26)}{chr(65 + n % 26)}"
+                 for n in range(plan.IED_COMPANIES)]
     records = []
     for n, quantity in enumerate(split_units(rng, plan.IED_COMPONENTS, plan.IED_SIZES)):
         group = "Syria" if n % 3 == 2 else "Iraq"
