@@ -217,6 +217,25 @@ def command_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_diff(args: argparse.Namespace) -> int:
+    from pipeline.diff import compare, context_lines, load
+
+    try:
+        old, new = load(Path(args.old)), load(Path(args.new))
+    except ValueError as error:
+        print(f"armtrace diff: {error}", file=sys.stderr)
+        return 2
+    for line in context_lines(old, new):
+        print(line)
+    changes = compare(old, new, args.tolerance)
+    for change in changes:
+        print(change.describe())
+    past = [c for c in changes if c.past_tolerance]
+    print(f"{len(changes)} differences, {len(past)} past the tolerance of {args.tolerance:g}",
+          file=sys.stderr)
+    return 1 if past else 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="armtrace", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -246,6 +265,15 @@ def parser() -> argparse.ArgumentParser:
     sample.add_argument("--scale", type=int, default=1,
                         help="copies of the whole sample, as more teams and sites (default: 1)")
     sample.set_defaults(handler=command_sample)
+
+    diff = commands.add_parser(
+        "diff", help="list figures that changed between two statistics.json files")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    diff.add_argument("--tolerance", type=float, default=0.0,
+                      help="largest change allowed: absolute for shares, relative for counts "
+                           "(default: 0, any change fails)")
+    diff.set_defaults(handler=command_diff)
 
     sql = commands.add_parser("sql", help="run read-only SQL on the curated database")
     sql.add_argument("query")

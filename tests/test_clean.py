@@ -183,10 +183,6 @@ def test_blank_or_unknown_origin_is_unknown_not_namibia(normalise: Normalise, te
     assert row["reasons"] == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: documented_in 'n/a' (an unknown marker in a required field) is read as the alpha-2 "
-    "code NA and the row is silently placed in Namibia instead of being quarantined; the "
-    "origin column guards against this with UNKNOWN_MARKERS, documented_in does not"))
 @pytest.mark.parametrize("text", ["n/a", "N/A"])
 def test_unknown_marker_as_documentation_country_is_not_namibia(normalise: Normalise,
                                                                 text: str) -> None:
@@ -450,10 +446,6 @@ def test_malformed_row_reason_reaches_clean(normalise: Normalise, tmp_path: Path
     assert frame["reasons"].to_list() == [["malformed_row"], []]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: clean.py suppresses missing_required_field for every column whenever read_problem "
-    "is set, so a blank required field in a file that lacks another required column is not "
-    "listed (the contract wants every reason that applies)"))
 def test_file_missing_a_column_still_reports_other_blank_required_fields(
         tmp_path: Path, reference: Reference) -> None:
     path = tmp_path / "items" / "log.csv"

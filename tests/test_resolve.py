@@ -230,10 +230,6 @@ def test_weapons_with_an_empty_serial_key_are_not_one_item(resolve: Resolve,
     assert frame["disposition"].to_list() == ["item", "item"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: an unknown-serial marker (n/a, unknown, ?, none) is normalised to a real key "
-    "(NA, UNKNOWN, ...), so two different weapons of the same model and origin whose serial "
-    "was not legible are merged into one re-documented item and the weapon count drops"))
 @pytest.mark.parametrize("serial", ["n/a", "unknown", "?", "none"])
 def test_weapons_with_an_unknown_serial_are_not_one_item(resolve: Resolve,
                                                          serial: str) -> None:

@@ -97,7 +97,7 @@ def headlines(figures: dict[str, pl.DataFrame]) -> list[Headline]:
         found += [
             _share_headline(row, f"of anti-armour ammunition {where} made in {since} or later",
                             "recent_"),
-            _share_headline(row, "of that recent anti-armour ammunition made in the EU",
+            _share_headline(row, f"of recent anti-armour ammunition {where} made in the EU",
                             "recent_eu_"),
             _share_headline(row, f"of anti-armour ammunition {where} made since 2010 that was "
                                  f"made in the EU", "since_2010_eu_"),

@@ -86,7 +86,8 @@ def record_key(column: str) -> pl.Expr:
         r"^NO(\d)", "$1"
     )
     key = unprefixed.str.replace_all(r"[\s\-/.]", "")
-    return pl.when(key != "").then(key)
+    # an illegible serial ('n/a', 'unknown') is no serial: it must not match another one
+    return pl.when((key != "") & ~_is_unknown(column)).then(key)
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -102,6 +103,9 @@ def normalise_rows(parsed: pl.DataFrame, reference: Reference, today: dt.date) -
         for c in ("documented_on", "updated_at", "category", "documented_in",
                   "country_of_manufacture", "calibre", "site")
     )
+    # 'n/a' where the documentation country belongs is a blank, not Namibia (code NA)
+    frame = frame.with_columns(
+        documented_in=pl.when(~_is_unknown("documented_in")).then(pl.col("documented_in")))
     frame = _interpret_values(frame, reference)
     frame = _derive_years(frame)
     frame = frame.with_columns(problems=_problems(frame, today))
@@ -188,11 +192,21 @@ def _derive_years(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _explained_by_read_problem(column: str) -> pl.Expr:
+    """An empty cell the read stage already explains: the file lacks the column, or the row or
+    file could not be read at all."""
+    problem = pl.col("read_problem")
+    lacks_column = problem.str.contains(rf"^missing_required_column: the header has no "
+                                        rf"(?:[a-z_]+, )*{column}[ ,]")
+    return problem.is_not_null() & (
+        ~problem.str.starts_with("missing_required_column") | lacks_column)
+
+
 def _problems(frame: pl.DataFrame, today: dt.date) -> pl.Expr:
     """Every contract rule a row breaks, as `code: message` strings."""
     checks = [
         pl.col("read_problem"),
-        *[_problem(pl.col(c).is_null() & pl.col("read_problem").is_null(),
+        *[_problem(pl.col(c).is_null() & ~_explained_by_read_problem(c),
                    f"missing_required_field: {c} is empty; fill it in the log")
           for c in REQUIRED_NAMES],
         _problem(pl.col("documented_on").is_not_null() & pl.col("documented_on_parsed").is_null(),

@@ -1,0 +1,113 @@
+"""`armtrace diff OLD.json NEW.json`: what a rebuild changed in the published figures.
+
+Rows are matched by each figure's key columns. A number counts as changed past the tolerance
+when |new - old| > tolerance * max(|old|, 1): an absolute tolerance for shares (fractions in
+[0, 1]) and a relative one for counts. Rows or figures that appear or vanish always count.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FIGURE_KEYS: dict[str, tuple[str, ...]] = {
+    "documentation_summary": ("documented_in",),
+    "weapons_by_origin": ("documented_in", "country"),
+    "ammunition_by_origin": ("documented_in", "country"),
+    "calibre_family": ("item_kind", "documented_in", "family"),
+    "manufacture_period": ("item_kind", "documented_in", "period"),
+    "manufacture_year": ("item_kind", "documented_in", "year"),
+    "eu_share": ("item_kind", "documented_in"),
+    "anti_armour_recent": ("documented_in", "recent_from"),
+    "diversion_chains": ("record_id", "transfer_id"),
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # changed, appeared, vanished
+    figure: str
+    key: tuple[Any, ...] = ()
+    column: str | None = None
+    old: Any = None
+    new: Any = None
+    past_tolerance: bool = True
+
+    def describe(self) -> str:
+        where = f"{self.figure}[{', '.join(map(str, self.key))}]" if self.key else self.figure
+        if self.kind != "changed":
+            return f"{self.kind:<9}{where}"
+        delta = ""
+        if isinstance(self.old, int | float) and isinstance(self.new, int | float):
+            delta = f" ({self.new - self.old:+.6g})"
+        flag = "" if self.past_tolerance else "  (within tolerance)"
+        return f"changed  {where}.{self.column}: {self.old} -> {self.new}{delta}{flag}"
+
+
+def _key_columns(figure: str, row: dict[str, Any]) -> tuple[str, ...]:
+    return FIGURE_KEYS.get(figure, tuple(k for k, v in row.items() if isinstance(v, str)))
+
+
+def _indexed(figure: str, rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    return {tuple(row.get(c) for c in _key_columns(figure, row)): row for row in rows}
+
+
+def _past(old: Any, new: Any, tolerance: float) -> bool:
+    if isinstance(old, int | float) and isinstance(new, int | float) and not isinstance(
+            old, bool):
+        return abs(new - old) > tolerance * max(abs(old), 1)
+    return old != new
+
+
+def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[Change]:
+    """Every difference between the figures of two statistics.json documents."""
+    changes: list[Change] = []
+    old_figures, new_figures = old.get("figures", {}), new.get("figures", {})
+    for figure in sorted(old_figures.keys() - new_figures.keys()):
+        changes.append(Change("vanished", figure))
+    for figure in sorted(new_figures.keys() - old_figures.keys()):
+        changes.append(Change("appeared", figure))
+    for figure in sorted(old_figures.keys() & new_figures.keys()):
+        before = _indexed(figure, old_figures[figure])
+        after = _indexed(figure, new_figures[figure])
+        changes += [Change("vanished", figure, key) for key in sorted(
+            before.keys() - after.keys(), key=str)]
+        changes += [Change("appeared", figure, key) for key in sorted(
+            after.keys() - before.keys(), key=str)]
+        for key in sorted(before.keys() & after.keys(), key=str):
+            for column in before[key]:
+                was, now = before[key][column], after[key].get(column)
+                if was != now:
+                    changes.append(Change("changed", figure, key, column, was, now,
+                                          _past(was, now, tolerance)))
+    return changes
+
+
+def load(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot read {path}: {error}") from None
+    if not isinstance(document, dict) or "figures" not in document:
+        raise ValueError(f"{path} is not a statistics.json (it has no 'figures')")
+    return document
+
+
+def context_lines(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What else differs: the settings, the input and the software behind the figures."""
+    lines = []
+    for part in ("settings", "libraries"):
+        if old.get(part) != new.get(part):
+            lines.append(f"{part}: {old.get(part)} -> {new.get(part)}")
+    old_input, new_input = old.get("input", {}), new.get("input", {})
+    if old_input.get("sha256") != new_input.get("sha256"):
+        old_files = {f["path"]: f["sha256"] for f in old_input.get("files", [])}
+        new_files = {f["path"]: f["sha256"] for f in new_input.get("files", [])}
+        for path in sorted(old_files.keys() | new_files.keys()):
+            if old_files.get(path) != new_files.get(path):
+                state = ("added" if path not in old_files else
+                         "removed" if path not in new_files else "changed")
+                lines.append(f"input {state}: {path}")
+    return lines
