@@ -132,10 +132,12 @@ def add_near_misses(rng: random.Random, records: list[Record]) -> None:
     fillers = [r for r in records if r.category == "cartridge" and r.model is None
                and r.origin and r.calibre and r.team != STUDY_TEAM and r.year]
     for n in range(4):  # same site, day, lot and everything else but the quantity
-        first = rng.choice(fillers)
-        twins = [r for r in fillers if r is not first and r.origin == first.origin
-                 and r.calibre == first.calibre and r.quantity != first.quantity
-                 and r.documented_in == first.documented_in and records_at[r.site] > 1]
+        twins: list[Record] = []
+        while not twins:  # some draws have no twin in their group: draw again
+            first = rng.choice(fillers)
+            twins = [r for r in fillers if r is not first and r.origin == first.origin
+                     and r.calibre == first.calibre and r.quantity != first.quantity
+                     and r.documented_in == first.documented_in and records_at[r.site] > 1]
         second = rng.choice(twins)
         records_at[second.site] -= 1  # every site keeps at least one record
         first.lot = second.lot = f"{first.year % 100:02d}-{n + 31}"
