@@ -10,6 +10,7 @@ import pytest
 import xlsxwriter
 
 from pipeline.cli import main
+from pipeline.paths import REPO_ROOT
 
 TODAY = "2026-01-01"
 
@@ -127,3 +128,18 @@ def dirty_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
                  "--reports", str(root / "reports"), "--today", TODAY])
     assert code == 0
     return curated
+
+
+SHIPPED_SAMPLE = REPO_ROOT / "data" / "raw"
+
+
+def build(raw: Path, root: Path, *flags: str) -> tuple[Path, Path]:
+    """Build `raw` into `root`; return the published database and reports folder."""
+    assert main(["build", "--raw", str(raw), "--curated", str(root / "curated"),
+                 "--reports", str(root / "reports"), "--today", TODAY, *flags]) == 0
+    return root / "curated" / "armtrace.duckdb", root / "reports"
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return build(SHIPPED_SAMPLE, tmp_path_factory.mktemp("sample"))

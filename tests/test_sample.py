@@ -15,24 +15,9 @@ import duckdb
 import pytest
 
 from pipeline.cli import main
-from pipeline.paths import REPO_ROOT
 from pipeline.sample.archive import archive_records
 from pipeline.sample.plan import DEFAULT_SEED
-from tests.conftest import TODAY
-
-SHIPPED_SAMPLE = REPO_ROOT / "data" / "raw"
-
-
-def build(raw: Path, root: Path, *flags: str) -> tuple[Path, Path]:
-    """Build `raw` into `root`; return the published database and reports folder."""
-    assert main(["build", "--raw", str(raw), "--curated", str(root / "curated"),
-                 "--reports", str(root / "reports"), "--today", TODAY, *flags]) == 0
-    return root / "curated" / "armtrace.duckdb", root / "reports"
-
-
-@pytest.fixture(scope="session")
-def sample_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return build(SHIPPED_SAMPLE, tmp_path_factory.mktemp("sample"))
+from tests.conftest import SHIPPED_SAMPLE, build
 
 
 @pytest.fixture(scope="session")

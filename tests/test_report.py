@@ -1,0 +1,95 @@
+"""The reports folder: charts, a self-contained index.html that escapes log text, timings
+kept apart, and a page that renders in headless Chromium with the network off."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import TIMINGS_FILE
+from tests.conftest import build, write_dirty_raw_folder
+
+CHARTED = ("weapons_by_origin", "ammunition_by_origin", "calibre_family", "manufacture_period",
+           "manufacture_year", "eu_share", "anti_armour_recent")
+HOSTILE_SITE = "<script>alert('site')</script>"
+HOSTILE_ID = '"><img src=x onerror=alert(1)>'
+QUOTED_ID = '"' + HOSTILE_ID.replace('"', '""') + '"'
+
+
+@pytest.fixture(scope="module")
+def hostile_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dirty fixture plus a log whose text is HTML, one row kept and one quarantined."""
+    root = tmp_path_factory.mktemp("hostile")
+    raw = write_dirty_raw_folder(root / "raw")
+    (raw / "items" / "hostile.csv").write_text(
+        "id,date,country,site,type,qty\n"
+        f"H-1,2016-05-01,Iraq,{HOSTILE_SITE},cartridge,5\n"
+        f"{QUOTED_ID},2016-05-01,Iraq,Mosul,<b>bold</b>,5\n")
+    return build(raw, root)[1]
+
+
+def test_every_charted_figure_has_an_svg_and_a_png(sample_build: tuple[Path, Path]) -> None:
+    charts = sample_build[1] / "charts"
+    assert sorted(p.stem for p in charts.glob("*.svg")) == sorted(CHARTED)
+    for figure in CHARTED:
+        assert (charts / f"{figure}.svg").read_text().lstrip().startswith("<svg")
+        assert (charts / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_index_is_self_contained(sample_build: tuple[Path, Path]) -> None:
+    html = (sample_build[1] / "index.html").read_text()
+    assert re.findall(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html) == []
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert html.count("<svg") >= len(CHARTED)
+    for section in ("headlines", "charts", "tables", "data-quality", "provenance"):
+        assert f'id="{section}"' in html
+
+
+def test_log_text_is_escaped_in_the_report(hostile_reports: Path) -> None:
+    html = (hostile_reports / "index.html").read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b>bold" not in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html  # the quarantined category, shown as text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_data_quality_lists_every_reason_and_rule(dirty_build: Path) -> None:
+    reports = dirty_build.parent / "reports"
+    html = (reports / "index.html").read_text()
+    for reason in ("unparseable_date", "future_date", "unknown_category", "duplicate_record_id",
+                   "unreadable_file"):
+        assert reason in html
+    for rule in ("identical_row", "re_documented_item", "double_entry"):
+        assert rule in html
+
+
+def test_timings_are_kept_out_of_statistics(sample_build: tuple[Path, Path]) -> None:
+    reports = sample_build[1]
+    timings = json.loads((reports / TIMINGS_FILE).read_text())
+    assert timings["seconds_by_step"]["figures"] >= 0
+    statistics = (reports / "statistics.json").read_text()
+    assert "seconds" not in statistics and str(reports) not in statistics
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (see docs/report.md "
+                                             "for the manual check)")
+def test_index_renders_in_headless_chromium_offline(sample_build: tuple[Path, Path],
+                                                    tmp_path: Path) -> None:
+    index = sample_build[1] / "index.html"
+    offline = ["--headless", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
+               "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'p'}"]
+    dom = subprocess.run([CHROMIUM, *offline, "--dump-dom", index.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    rendered_charts = re.findall(r'<figure id="chart-([a-z_]+)">\s*<svg', dom)
+    assert sorted(rendered_charts) == sorted(CHARTED)
+    shot = tmp_path / "index.png"
+    subprocess.run([CHROMIUM, *offline, f"--screenshot={shot}", "--window-size=1200,4000",
+                    index.as_uri()], capture_output=True, timeout=120, check=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 100_000
