@@ -236,6 +236,22 @@ def command_diff(args: argparse.Namespace) -> int:
     return 1 if past else 0
 
 
+def command_dictionary(args: argparse.Namespace) -> int:
+    from pipeline.dictionary import data_dictionary
+
+    database = Paths.resolve(curated_dir=args.curated).database
+    if not database.exists():
+        print(f"no curated database at {database}: run `armtrace build` first", file=sys.stderr)
+        return 1
+    with duckdb.connect(str(database), read_only=True) as con:
+        text = data_dictionary(con)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="armtrace", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -274,6 +290,13 @@ def parser() -> argparse.ArgumentParser:
                       help="largest change allowed: absolute for shares, relative for counts "
                            "(default: 0, any change fails)")
     diff.set_defaults(handler=command_diff)
+
+    dictionary = commands.add_parser(
+        "dictionary", help="write the data dictionary (Markdown) from the database's comments")
+    dictionary.add_argument("--curated", help="curated folder (default: $ARMTRACE_CURATED_DIR "
+                                              "or data/curated)")
+    dictionary.add_argument("--out", help="file to write (default: standard output)")
+    dictionary.set_defaults(handler=command_dictionary)
 
     sql = commands.add_parser("sql", help="run read-only SQL on the curated database")
     sql.add_argument("query")
