@@ -95,3 +95,19 @@ def test_killed_rebuild_leaves_the_previous_database(built: tuple[Path, Path],
     assert build(raw, curated) == 0
     assert count_items(database) == 16
     assert not list(curated.glob(".armtrace.duckdb.*.tmp"))
+
+
+def test_reports_swap_replaces_the_folder_and_clears_leftovers(tmp_path: Path) -> None:
+    from pipeline.stages.publish import publish_reports
+
+    published, built = tmp_path / "reports", tmp_path / ".reports.building"
+    published.mkdir()
+    (published / "statistics.json").write_text("old")
+    leftover = tmp_path / ".reports.999.old"  # a build killed between the two renames
+    leftover.mkdir()
+    built.mkdir()
+    (built / "statistics.json").write_text("new")
+    publish_reports(built, published)
+    assert (published / "statistics.json").read_text() == "new"
+    assert not built.exists() and not leftover.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]

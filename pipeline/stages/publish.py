@@ -94,6 +94,8 @@ def publish_reports(built: Path, published: Path) -> None:
     removed. Between the renames (microseconds) the folder is absent, never half-written.
     """
     published.parent.mkdir(parents=True, exist_ok=True)
+    for stale in published.parent.glob(f".{published.name}.*.old"):  # left by a killed build
+        shutil.rmtree(stale, ignore_errors=True)
     retired = published.with_name(f".{published.name}.{os.getpid()}.old")
     if published.exists():
         os.replace(published, retired)
