@@ -1,9 +1,9 @@
-"""From the plan to records: the items themselves, then what a real archive adds on top.
+"""From the plan to records: the weapons, ammunition and IED components it calls for.
 
-`plan_records` gives exactly the curated items the plan calls for; `archive_records` adds the
-rows the pipeline must take away again (old versions, identical rows, re-documented weapons,
-double entries, invalid rows), each tagged with the role it plays. Everything is drawn from
-one seeded random.Random, so a seed gives the same records every time.
+Each function turns part of the plan into `Record`s with kind, model, calibre, origin, year
+and quantity; archive.py then places them (team, site, day, id) and adds the rows the
+pipeline must take away again. Everything is drawn from one seeded random.Random, so a seed
+gives the same records every time.
 """
 
 from __future__ import annotations
