@@ -157,10 +157,18 @@ def command_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def command_sql(args: argparse.Namespace) -> int:
-    database = Paths.resolve(curated_dir=args.curated).database
+def _published_database(curated: str | None) -> Path | None:
+    """The published database, or None (after saying what to do) when there is none yet."""
+    database = Paths.resolve(curated_dir=curated).database
     if not database.exists():
         print(f"no curated database at {database}: run `armtrace build` first", file=sys.stderr)
+        return None
+    return database
+
+
+def command_sql(args: argparse.Namespace) -> int:
+    database = _published_database(args.curated)
+    if database is None:
         return 1
     try:
         with duckdb.connect(str(database), read_only=True) as con:
@@ -239,9 +247,8 @@ def command_diff(args: argparse.Namespace) -> int:
 def command_dictionary(args: argparse.Namespace) -> int:
     from pipeline.dictionary import data_dictionary
 
-    database = Paths.resolve(curated_dir=args.curated).database
-    if not database.exists():
-        print(f"no curated database at {database}: run `armtrace build` first", file=sys.stderr)
+    database = _published_database(args.curated)
+    if database is None:
         return 1
     with duckdb.connect(str(database), read_only=True) as con:
         text = data_dictionary(con)

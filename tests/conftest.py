@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ import xlsxwriter
 
 from pipeline.cli import main
 from pipeline.paths import REPO_ROOT
+from pipeline.reference import Reference
 
 TODAY = "2026-01-01"
 
@@ -100,6 +102,21 @@ def _write_workbook(path: Path) -> None:
     legend = book.add_worksheet("Legend")
     legend.write_row(0, 0, ["This workbook lists items recovered in Tabqa"])
     book.close()
+
+
+def write_log(path: Path, rows: list[dict[str, str]]) -> None:
+    """A UTF-8 CSV whose header is every key the rows use, in first-seen order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture(scope="session")
+def reference() -> Reference:
+    return Reference.load(REPO_ROOT / "data" / "reference")
 
 
 def write_dirty_raw_folder(raw: Path) -> Path:

@@ -6,7 +6,6 @@ resolve_records, so every merge key is built the way the pipeline builds it.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -19,27 +18,13 @@ from pipeline.stages.clean import normalise_rows
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.read import read_item_logs
 from pipeline.stages.resolve import resolve_records
+from tests.conftest import write_log
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "data" / "reference"
 TODAY = dt.date(2026, 1, 1)
 BASE = {"record_id": "R-1", "documented_on": "2016-11-03", "documented_in": "Iraq",
         "site": "Mosul", "category": "cartridge"}
 
 Resolve = Callable[[dict[str, list[dict[str, str]]]], pl.DataFrame]
-
-
-def write_log(path: Path, rows: list[dict[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    columns = list(dict.fromkeys(name for row in rows for name in row))
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-@pytest.fixture(scope="module")
-def reference() -> Reference:
-    return Reference.load(REFERENCE_DIR)
 
 
 @pytest.fixture

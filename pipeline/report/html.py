@@ -70,11 +70,15 @@ def _share_headline(row: dict[str, Any], label: str, prefix: str = "") -> Headli
     return Headline(percent(row[f"{prefix}share"]), label, _interval(low, high))
 
 
+def _where(group: str) -> str:
+    return "in all" if group == "All" else f"in {group}"
+
+
 def headlines(figures: dict[str, pl.DataFrame]) -> list[Headline]:
     """The numbers an editor asks for first, from whatever the data holds."""
     found: list[Headline] = []
     for row in figures["documentation_summary"].iter_rows(named=True):
-        where = "in all" if row["documented_in"] == "All" else f"in {row['documented_in']}"
+        where = _where(row["documented_in"])
         found += [Headline(f"{row['weapons']:,}", f"weapons documented {where}"),
                   Headline(f"{row['ammunition_units']:,}", f"units of ammunition {where}"),
                   Headline(f"{row['sites']:,}", f"documentation sites {where}")]
@@ -92,7 +96,7 @@ def headlines(figures: dict[str, pl.DataFrame]) -> list[Headline]:
               for r in warsaw_pact.iter_rows(named=True)]
     anti_armour = figures["anti_armour_recent"].filter(pl.col("anti_armour_units") > 0)
     for row in anti_armour.iter_rows(named=True):
-        where = "in all" if row["documented_in"] == "All" else f"in {row['documented_in']}"
+        where = _where(row["documented_in"])
         since = row["recent_from"]
         found += [
             _share_headline(row, f"of anti-armour ammunition {where} made in {since} or later",

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from pipeline.stages.discover import sha256_of
 from pipeline.stages.figures import FigureSettings
 
 SCHEMA_VERSION = "1.0"
@@ -40,11 +41,6 @@ def figure_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return [{k: _json_value(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
 
 
-def file_digest(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def input_fingerprint(con: duckdb.DuckDBPyConnection, reference_dir: Path) -> dict[str, Any]:
     """Each raw file's path (relative), SHA-256 and row counts, the reference files' hashes,
     the build's row accounting, and one SHA-256 over all of it."""
@@ -58,7 +54,7 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, reference_dir: Path) -> di
                (SELECT count(*) FROM items AS i WHERE i.source_file = f.path) AS items
         FROM source_files AS f ORDER BY f.path
     """).pl()
-    reference = [{"path": p.name, "sha256": file_digest(p)}
+    reference = [{"path": p.name, "sha256": sha256_of(p)}
                  for p in sorted(reference_dir.glob("*.csv"))]
     totals = {column: int(files[column].sum())
               for column in ("rows_in", "items", "superseded", "merged", "quarantined")}

@@ -29,7 +29,7 @@ def _is_ignored(relative: Path) -> bool:
     return any(part.startswith((".", "~$")) for part in relative.parts)
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -55,6 +55,6 @@ def discover_raw_files(raw_dir: Path) -> pl.DataFrame:
             "dataset": top if top in DATASETS else "other",
             "format": FORMATS.get(path.suffix.lower(), "unsupported"),
             "size_bytes": path.stat().st_size,
-            "sha256": _sha256(path),
+            "sha256": sha256_of(path),
         })
     return pl.DataFrame(rows, schema=RAW_FILES_SCHEMA).sort("path")
