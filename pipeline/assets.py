@@ -6,7 +6,7 @@ resolve: resolved_rows
 publish: curated_tables (into the work database)
 figures: figures (fig_<id> tables in the work database)
 report: report (the reports folder, built in a staging folder)
-publish: published_database -> published_reports
+publish: published (the database and the reports folder, swapped in as one set)
 
 Each asset calls its stage's function and reports counts; the logic lives in
 `pipeline/stages/`.
@@ -14,15 +14,18 @@ Each asset calls its stage's function and reports counts; the logic lives in
 
 
 import datetime as dt
+import json
+from dataclasses import replace
 
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from pipeline.fingerprint import MANIFEST_FILE, current_manifest
 from pipeline.reference import Reference
 from pipeline.report.build import build_reports
-from pipeline.resources import ArmtraceFolders
+from pipeline.resources import ArmtraceFolders, BuildLock
 from pipeline.stages.clean import normalise_rows
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.figures import (
@@ -37,14 +40,14 @@ from pipeline.stages.figures import (
 from pipeline.stages.publish import (
     comment_table,
     curated_frames,
-    publish_database,
-    publish_reports,
+    publish_outputs,
     write_curated_tables,
     write_reference_tables,
+    write_table,
 )
 from pipeline.stages.read import read_item_logs
 from pipeline.stages.resolve import resolve_records
-from pipeline.tables import FIGURE_SETTINGS, FIGURES
+from pipeline.tables import BUILD_MANIFEST, FIGURE_SETTINGS, FIGURES
 
 
 def preview(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
@@ -58,8 +61,11 @@ def counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
 
 
 @dg.asset(group_name="ingest", kinds={"polars"})
-def raw_files(context: dg.AssetExecutionContext, folders: ArmtraceFolders) -> pl.DataFrame:
-    """Every file under the raw folder with its size and SHA-256, in path order."""
+def raw_files(
+    context: dg.AssetExecutionContext, folders: ArmtraceFolders, build_lock: BuildLock
+) -> pl.DataFrame:
+    """Every file under the raw folder with its size and SHA-256, in path order. Taken with
+    the build lock held (`build_lock`), like everything after it."""
     files = discover_raw_files(folders.paths.raw_dir)
     context.add_output_metadata({
         "files": files.height,
@@ -101,6 +107,9 @@ class CleanConfig(dg.Config):
     today: str | None = None
     """ISO date after which a documentation date counts as in the future (default: today, UTC)."""
 
+    def cut_off(self) -> dt.date:
+        return dt.date.fromisoformat(self.today) if self.today else dt.datetime.now(dt.UTC).date()
+
 
 @dg.asset(group_name="clean", kinds={"polars"})
 def normalised_rows(
@@ -108,9 +117,8 @@ def normalised_rows(
     parsed_rows: pl.DataFrame,
 ) -> pl.DataFrame:
     """Parsed rows with normalised values and the list of contract rules each one breaks."""
-    today = dt.date.fromisoformat(config.today) if config.today else dt.datetime.now(dt.UTC).date()
     reference = Reference.load(folders.paths.reference_dir)
-    frame = normalise_rows(parsed_rows, reference, today)
+    frame = normalise_rows(parsed_rows, reference, config.cut_off())
     reasons = frame.select(pl.col("reasons").explode().drop_nulls())
     context.add_output_metadata({
         "rows_in": parsed_rows.height,
@@ -224,23 +232,36 @@ def report(folders: ArmtraceFolders, duckdb: DuckDBResource) -> dg.MaterializeRe
         **written, "staging": dg.MetadataValue.path(str(paths.reports_staging_dir))})
 
 
-@dg.asset(group_name="publish", deps=[report], kinds={"duckdb"})
-def published_database(folders: ArmtraceFolders) -> dg.MaterializeResult:
-    """The curated database readers use, replaced atomically by a finished build."""
+@dg.asset(group_name="publish", deps=[report], kinds={"duckdb", "html"})
+def published(
+    context: dg.AssetExecutionContext, folders: ArmtraceFolders, build_lock: BuildLock,
+    duckdb: DuckDBResource, raw_files: pl.DataFrame,
+) -> dg.MaterializeResult:
+    """The curated database and the reports folder readers use, replaced together by a
+    finished build, with the manifest of what the build used."""
     paths = folders.paths
-    publish_database(paths.work_database, paths.database)
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(paths.database)),
-                                          "bytes": paths.database.stat().st_size})
-
-
-@dg.asset(group_name="publish", deps=[published_database])
-def published_reports(folders: ArmtraceFolders) -> dg.MaterializeResult:
-    """The reports folder, swapped in for the previous one once the database is published."""
-    paths = folders.paths
-    publish_reports(paths.reports_staging_dir, paths.reports_dir)
-    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(paths.reports_dir))})
+    run_config = context.run.run_config
+    clean = CleanConfig(**run_config.get("ops", {}).get("normalised_rows", {}).get("config", {}))
+    with duckdb.get_connection() as con:
+        ((future_dated,),) = con.sql("SELECT count(*) FROM quarantine "
+                                     "WHERE list_contains(reasons, 'future_date')").fetchall()
+        manifest = replace(current_manifest(paths, run_config, raw_files),
+                           cut_off=clean.cut_off().isoformat(), future_dated_rows=future_dated)
+        write_table(con, BUILD_MANIFEST.name, manifest.rows(), BUILD_MANIFEST.comment,
+                    {c.name: c.comment for c in BUILD_MANIFEST.columns})
+        con.execute("CHECKPOINT")
+    (paths.reports_staging_dir / MANIFEST_FILE).write_text(
+        json.dumps(manifest.as_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    publish_outputs(paths.work_database, paths.database, paths.reports_staging_dir,
+                    paths.reports_dir)
+    return dg.MaterializeResult(metadata={
+        "database": dg.MetadataValue.path(str(paths.database)),
+        "reports": dg.MetadataValue.path(str(paths.reports_dir)),
+        "fingerprint": manifest.fingerprint,
+        "bytes": paths.database.stat().st_size,
+    })
 
 
 ASSETS = [raw_files, read_logs, normalised_rows, resolved_rows, curated_tables, figures, report,
-          published_database, published_reports]
+          published]
 ASSET_CHECKS = [every_row_accounted_for]

@@ -16,15 +16,21 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from pipeline.assets import CleanConfig
 from pipeline.definitions import BUILD_JOB, build_definitions
+from pipeline.fingerprint import current_manifest, published_manifest, rebuild_reasons
+from pipeline.lock import BuildBusy, build_lock
 from pipeline.paths import Paths
+from pipeline.stages.publish import finish_interrupted_publish
 
 TIMINGS_FILE = "build-timings.json"
 STAGE_OF_STEP = {
     "raw_files": "discover", "read_logs": "read", "normalised_rows": "clean",
     "resolved_rows": "resolve", "curated_tables": "write", "figures": "figures", "report": "report",
-    "published_database": "publish", "published_reports": "publish",
+    "published": "publish",
 }
+EXIT_BUSY = 75  # sysexits EX_TEMPFAIL: another build holds the lock; try again later
+SHOWN_REASONS = 5
 
 
 class _ProgressHandler(logging.Handler):
@@ -74,17 +80,20 @@ def figure_config(args: argparse.Namespace) -> dict[str, object]:
     return {key: value for key, value in config.items() if value is not None}
 
 
-def run_build(paths: Paths, today: str | None = None,
-              figures: dict[str, object] | None = None,
-              handler: _ProgressHandler | None = None) -> dg.ExecuteInProcessResult:
-    handler = handler or _ProgressHandler()
-    defs = dg.Definitions.merge(build_definitions(paths),
-                                dg.Definitions(loggers={"progress": progress_logger(handler)}))
-    run_config = {
+def build_run_config(today: str | None, figures: dict[str, object] | None) -> dict:
+    """The run config of a CLI build: the settings it was given (what the manifest lists)."""
+    return {
         "loggers": {"progress": {}},
         "ops": {"normalised_rows": {"config": {"today": today}},
                 "figures": {"config": figures or {}}},
     }
+
+
+def run_build(paths: Paths, run_config: dict,
+              handler: _ProgressHandler | None = None) -> dg.ExecuteInProcessResult:
+    handler = handler or _ProgressHandler()
+    defs = dg.Definitions.merge(build_definitions(paths),
+                                dg.Definitions(loggers={"progress": progress_logger(handler)}))
     with _instance() as instance:
         return defs.resolve_job_def(BUILD_JOB).execute_in_process(
             run_config=run_config, instance=instance, raise_on_error=False)
@@ -135,16 +144,50 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     return messages
 
 
+def _rebuild_reasons(paths: Paths, run_config: dict) -> list[str]:
+    """Why the published build is out of date; empty when a build would change nothing."""
+    try:
+        current = current_manifest(paths, run_config)
+    except FileNotFoundError as error:  # no raw folder: the build itself reports it
+        return [str(error)]
+    clean = run_config["ops"]["normalised_rows"]["config"]
+    return rebuild_reasons(published_manifest(paths), current,
+                           CleanConfig(**clean).cut_off())
+
+
 def command_build(args: argparse.Namespace) -> int:
     paths = Paths.resolve(args.raw, args.curated, args.reports)
-    print(f"building {paths.database} from {paths.raw_dir}", file=sys.stderr)
-    handler = _ProgressHandler()
     try:
-        config = figure_config(args)
+        run_config = build_run_config(args.today, figure_config(args))
     except ValueError as error:
         print(f"armtrace build: {error}", file=sys.stderr)
         return 2
-    result = run_build(paths, today=args.today, figures=config, handler=handler)
+    try:
+        with build_lock(paths.curated_dir, args.wait):
+            return _build_locked(paths, run_config, args.force)
+    except BuildBusy as error:
+        print(f"armtrace build: {error}", file=sys.stderr)
+        return EXIT_BUSY
+
+
+def _build_locked(paths: Paths, run_config: dict, force: bool) -> int:
+    done = finish_interrupted_publish(paths)
+    if done:
+        print(f"armtrace build: {done}", file=sys.stderr)
+    reasons = _rebuild_reasons(paths, run_config)
+    if not reasons and not force:
+        print("up to date: inputs, code, libraries and settings are unchanged since the "
+              "published build; nothing to do (pass --force to rebuild anyway)",
+              file=sys.stderr)
+        print_summary(paths.database)
+        return 0
+    print(f"building {paths.database} from {paths.raw_dir}", file=sys.stderr)
+    for reason in reasons[:SHOWN_REASONS]:
+        print(f"  because {reason}", file=sys.stderr)
+    if len(reasons) > SHOWN_REASONS:
+        print(f"  and {len(reasons) - SHOWN_REASONS} more changes", file=sys.stderr)
+    handler = _ProgressHandler()
+    result = run_build(paths, run_config, handler=handler)
     if not result.success:
         print("build failed; the published database and reports were left as they were:",
               file=sys.stderr)
@@ -279,6 +322,12 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--period-edges", type=_years, metavar="Y1,Y2,...",
                        help="first year of each manufacture period after the first "
                             "(default: 1960,1990,2010,2014)")
+    build.add_argument("--force", action="store_true",
+                       help="rebuild even when inputs, code, libraries and settings are "
+                            "unchanged since the published build")
+    build.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                       help="wait up to SECONDS for another build of the same curated folder "
+                            "to finish (default: 0, exit at once with code 75)")
     build.set_defaults(handler=command_build)
 
     sample = commands.add_parser(

@@ -6,21 +6,27 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipeline.assets import ASSET_CHECKS, ASSETS
+from pipeline.automation import BUILD_JOB, daily_build, raw_folder_changed
 from pipeline.paths import Paths
-from pipeline.resources import ArmtraceFolders, StageFrames
-
-BUILD_JOB = "build"
+from pipeline.resources import ArmtraceFolders, BuildLock, StageFrames
 
 
 def build_definitions(paths: Paths) -> dg.Definitions:
     """The asset graph wired to one set of folders (the CLI passes its flags here)."""
+    folders = ArmtraceFolders.from_paths(paths)
     return dg.Definitions(
         assets=ASSETS,
         asset_checks=ASSET_CHECKS,
         jobs=[dg.define_asset_job(BUILD_JOB, selection=dg.AssetSelection.all(),
                                   description="Rebuild everything from the raw folder.")],
+        schedules=[daily_build],
+        sensors=[raw_folder_changed],
+        # One process for the whole run, so that the build lock is held from start to publish.
+        executor=dg.in_process_executor,
         resources={
-            "folders": ArmtraceFolders.from_paths(paths),
+            "folders": folders,
+            "build_lock": BuildLock(curated_dir=folders.curated_dir,
+                                    reports_dir=folders.reports_dir),
             "duckdb": DuckDBResource(database=str(paths.work_database)),
             "io_manager": StageFrames(base_dir=str(paths.work_dir / "stages")),
         },

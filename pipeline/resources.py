@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
 import polars as pl
 from upath import UPath
 
+from pipeline.lock import build_lock
 from pipeline.paths import Paths
+from pipeline.stages.publish import finish_interrupted_publish
 
 
 class ArmtraceFolders(dg.ConfigurableResource):
@@ -27,6 +31,25 @@ class ArmtraceFolders(dg.ConfigurableResource):
     @property
     def paths(self) -> Paths:
         return Paths.resolve(self.raw_dir, self.curated_dir, self.reports_dir, self.reference_dir)
+
+
+class BuildLock(dg.ConfigurableResource):
+    """Held for the whole run: one build at a time writes to a curated folder. On taking it,
+    the run first finishes or clears whatever a killed build left behind."""
+
+    curated_dir: str
+    reports_dir: str
+    wait_seconds: float = 0.0
+    """How long to wait for another build to finish before failing (0: fail at once)."""
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildLock]:
+        paths = Paths.resolve(curated_dir=self.curated_dir, reports_dir=self.reports_dir)
+        with build_lock(paths.curated_dir, self.wait_seconds):
+            done = finish_interrupted_publish(paths)
+            if done and context.log:
+                context.log.warning(done)
+            yield self
 
 
 class _ParquetFrames(dg.UPathIOManager):

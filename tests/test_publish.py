@@ -98,7 +98,7 @@ def test_killed_rebuild_leaves_the_previous_database(built: tuple[Path, Path],
 
 
 def test_reports_swap_replaces_the_folder_and_clears_leftovers(tmp_path: Path) -> None:
-    from pipeline.stages.publish import publish_reports
+    from pipeline.stages.publish import swap_in_reports
 
     published, built = tmp_path / "reports", tmp_path / ".reports.building"
     published.mkdir()
@@ -107,7 +107,7 @@ def test_reports_swap_replaces_the_folder_and_clears_leftovers(tmp_path: Path) -
     leftover.mkdir()
     built.mkdir()
     (built / "statistics.json").write_text("new")
-    publish_reports(built, published)
+    swap_in_reports(built, published)
     assert (published / "statistics.json").read_text() == "new"
     assert not built.exists() and not leftover.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]

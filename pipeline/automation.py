@@ -1,0 +1,80 @@
+"""Unattended rebuilds: a daily schedule and a sensor on the raw folder, both on by default.
+
+Both ask the same question before requesting a run: would a build differ from the published
+one (`pipeline.fingerprint.rebuild_reasons`)? When not, they skip and say why. The sensor
+looks at file names, sizes and modification times every interval; a change must look the
+same on two consecutive looks before a run is requested, so a log still being copied in does
+not start a build of half a file. Each requested run is keyed by the fingerprint of the
+inputs it will build, so one change gives one run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+import dagster as dg
+
+from pipeline.fingerprint import current_manifest, published_manifest, rebuild_reasons
+from pipeline.paths import Paths
+from pipeline.resources import ArmtraceFolders
+
+BUILD_JOB = "build"
+SENSOR_INTERVAL_SECONDS = 30
+DAILY_CRON = "0 5 * * *"  # 05:00 UTC, before the working day in Iraq and Syria
+
+
+def folder_listing(paths: Paths) -> str:
+    """A digest of the names, sizes and modification times of every raw and reference file:
+    cheap to take, and it changes whenever a file is added, removed, replaced or edited."""
+    entries = []
+    for root in (paths.raw_dir, paths.reference_dir):
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
+            if path.is_file():
+                stat = path.stat()
+                entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+
+
+def build_request(paths: Paths, trigger: str) -> dg.RunRequest | dg.SkipReason:
+    """A run of the build job if the inputs, code or libraries differ from the published
+    build's; else a skip that says so."""
+    current = current_manifest(paths, run_config={})
+    reasons = rebuild_reasons(published_manifest(paths), current, dt.datetime.now(dt.UTC).date())
+    if not reasons:
+        return dg.SkipReason(f"inputs, code and libraries are unchanged since the published "
+                             f"build {current.fingerprint[:12]}: nothing to do")
+    # The sensor keys its runs by fingerprint (one run per change, never repeated); the
+    # schedule's ticks are a day apart and a failed day should be tried again the next.
+    return dg.RunRequest(
+        run_key=f"{trigger}-{current.fingerprint}" if trigger == "raw-folder" else None,
+        tags={"armtrace/trigger": trigger, "armtrace/fingerprint": current.fingerprint[:12]},
+    )
+
+
+@dg.sensor(job_name=BUILD_JOB, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Starts a build when a raw or reference file is added, changed or "
+                       "removed (once the folder has stopped changing).")
+def raw_folder_changed(context: dg.SensorEvaluationContext,
+                       folders: ArmtraceFolders) -> dg.RunRequest | dg.SkipReason:
+    paths = folders.paths
+    listing = folder_listing(paths)
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    if listing == cursor.get("built"):
+        return dg.SkipReason("no file under the raw or reference folder changed")
+    if listing != cursor.get("settling"):
+        context.update_cursor(json.dumps({**cursor, "settling": listing}))
+        return dg.SkipReason("files changed; waiting one interval for copies to finish")
+    context.update_cursor(json.dumps({"built": listing}))
+    return build_request(paths, "raw-folder")
+
+
+@dg.schedule(job_name=BUILD_JOB, cron_schedule=DAILY_CRON, execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Daily rebuild, skipped when nothing it depends on changed.")
+def daily_build(context: dg.ScheduleEvaluationContext,
+                folders: ArmtraceFolders) -> dg.RunRequest | dg.SkipReason:
+    return build_request(folders.paths, "daily")
+

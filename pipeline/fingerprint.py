@@ -1,0 +1,147 @@
+"""What a build depends on, and whether the published build already reflects exactly that.
+
+A build's manifest names every input (raw files, reference tables), every file of its code,
+every installed library and every setting it was given, each with a SHA-256, a version or a
+value. The published database keeps the manifest of the build that made it (`build_manifest`)
+and the reports folder a copy (`build-manifest.json`). A build, the schedule and the sensor
+compare the current manifest with the published one: when nothing differs there is nothing
+to do, and when something does, the differences say why a rebuild runs.
+
+The cut-off for future documentation dates defaults to today's date, which changes daily
+without changing anything else. It only matters when the published build quarantined rows as
+dated in the future, so the manifest records that count and the cut-off used: a new day forces
+a rebuild only when such rows exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib.metadata import distributions
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from pipeline.paths import Paths
+from pipeline.stages.discover import discover_raw_files, sha256_of
+
+CODE_DIR = Path(__file__).resolve().parent
+CODE_SUFFIXES = (".py", ".sql", ".j2")
+MANIFEST_FILE = "build-manifest.json"
+TODAY_SETTING = "setting/normalised_rows.today"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """`components`: 'kind/name' -> SHA-256, version or setting value. `cut_off` and
+    `future_dated_rows` describe the build that used it (None before a build)."""
+
+    components: dict[str, str]
+    cut_off: str | None = None
+    future_dated_rows: int | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        text = json.dumps(sorted(self.components.items()), ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "cut_off": self.cut_off,
+                "future_dated_rows": self.future_dated_rows, "components": self.components}
+
+    def rows(self) -> pl.DataFrame:
+        """The manifest as (component, value) rows, the build's own facts under 'build/'."""
+        build = {"build/fingerprint": self.fingerprint, "build/cut_off": self.cut_off,
+                 "build/future_dated_rows": str(self.future_dated_rows)}
+        return pl.DataFrame(sorted({**self.components, **build}.items()),
+                            schema={"component": pl.String, "value": pl.String}, orient="row")
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[str, str]]) -> Manifest:
+        values = dict(rows)
+        future = values.get("build/future_dated_rows")
+        return cls({k: v for k, v in values.items() if not k.startswith("build/")},
+                   values.get("build/cut_off"),
+                   int(future) if future and future != "None" else None)
+
+
+def settings_components(run_config: dict[str, Any]) -> dict[str, str]:
+    """Every op setting the run was given (defaults are not listed: they live in the code)."""
+    found = {}
+    for op, entry in (run_config.get("ops") or {}).items():
+        for key, value in ((entry or {}).get("config") or {}).items():
+            if value is not None:
+                found[f"setting/{op}.{key}"] = json.dumps(value, sort_keys=True)
+    return found
+
+
+def _hashed_files(folder: Path, kind: str, suffixes: tuple[str, ...] | None = None
+                  ) -> dict[str, str]:
+    if not folder.is_dir():
+        return {}
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                   and (suffixes is None or p.suffix in suffixes))
+    return {f"{kind}/{p.relative_to(folder).as_posix()}": sha256_of(p) for p in files}
+
+
+def library_components() -> dict[str, str]:
+    return {f"library/{d.metadata['Name'].lower()}": d.version for d in distributions()
+            if d.metadata["Name"]}
+
+
+def current_manifest(paths: Paths, run_config: dict[str, Any],
+                     raw_files: pl.DataFrame | None = None) -> Manifest:
+    """The manifest of a build of `paths` with `run_config`. `raw_files` (path, sha256): the
+    raw files as the build saw them; found afresh when not given."""
+    raw = raw_files if raw_files is not None else discover_raw_files(paths.raw_dir)
+    return Manifest({
+        **{f"input/{path}": sha for path, sha in raw.select("path", "sha256").rows()},
+        **_hashed_files(paths.reference_dir, "reference", (".csv",)),
+        **_hashed_files(CODE_DIR, "code", CODE_SUFFIXES),
+        **library_components(),
+        **settings_components(run_config),
+    })
+
+
+def published_manifest(paths: Paths) -> Manifest | None:
+    """The manifest of the published build, or None when there is none or the database and
+    the reports folder do not come from the same build."""
+    if not paths.database.exists():
+        return None
+    try:
+        with duckdb.connect(str(paths.database), read_only=True) as con:
+            manifest = Manifest.from_rows(
+                con.sql("SELECT component, value FROM build_manifest").fetchall())
+    except duckdb.CatalogException:  # published by a version that kept no manifest
+        return None
+    try:
+        reports = json.loads((paths.reports_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if reports.get("fingerprint") == manifest.fingerprint else None
+
+
+def _describe(key: str) -> str:
+    kind, _, name = key.partition("/")
+    return f"{kind} {name}"
+
+
+def rebuild_reasons(published: Manifest | None, current: Manifest, today: dt.date) -> list[str]:
+    """Why a build of `current` would differ from the published one; empty when it would not."""
+    if published is None:
+        return ["no complete published build to compare with"]
+    old, new = published.components, current.components
+    reasons = [f"added: {_describe(k)}" for k in sorted(new.keys() - old.keys())]
+    reasons += [f"removed: {_describe(k)}" for k in sorted(old.keys() - new.keys())]
+    reasons += [f"changed: {_describe(k)} ({old[k]} -> {new[k]})" if k.startswith(
+        ("library/", "setting/")) else f"changed: {_describe(k)}"
+                for k in sorted(old.keys() & new.keys()) if old[k] != new[k]]
+    if (TODAY_SETTING not in new and published.future_dated_rows
+            and published.cut_off != today.isoformat()):
+        reasons.append(f"{published.future_dated_rows} rows were dated after the last build's "
+                       f"cut-off ({published.cut_off}); today is {today.isoformat()}")
+    return reasons
