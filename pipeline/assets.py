@@ -22,11 +22,11 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from pipeline.fingerprint import MANIFEST_FILE, current_manifest
+from pipeline.fingerprint import MANIFEST_FILE, current_manifest, next_future_date
 from pipeline.reference import Reference
 from pipeline.report.build import build_reports
 from pipeline.resources import ArmtraceFolders, BuildLock
-from pipeline.stages.clean import normalise_rows
+from pipeline.stages.clean import cut_off_date, normalise_rows
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.figures import (
     DEFAULT_PERIOD_EDGES,
@@ -108,7 +108,7 @@ class CleanConfig(dg.Config):
     """ISO date after which a documentation date counts as in the future (default: today, UTC)."""
 
     def cut_off(self) -> dt.date:
-        return dt.date.fromisoformat(self.today) if self.today else dt.datetime.now(dt.UTC).date()
+        return cut_off_date(self.today)
 
 
 @dg.asset(group_name="clean", kinds={"polars"})
@@ -235,18 +235,17 @@ def report(folders: ArmtraceFolders, duckdb: DuckDBResource) -> dg.MaterializeRe
 @dg.asset(group_name="publish", deps=[report], kinds={"duckdb", "html"})
 def published(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, build_lock: BuildLock,
-    duckdb: DuckDBResource, raw_files: pl.DataFrame,
+    duckdb: DuckDBResource, raw_files: pl.DataFrame, normalised_rows: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """The curated database and the reports folder readers use, replaced together by a
     finished build, with the manifest of what the build used."""
     paths = folders.paths
     run_config = context.run.run_config
-    clean = CleanConfig(**run_config.get("ops", {}).get("normalised_rows", {}).get("config", {}))
+    today = run_config.get("ops", {}).get("normalised_rows", {}).get("config", {}).get("today")
+    manifest = replace(current_manifest(paths, run_config, raw_files),
+                       cut_off=cut_off_date(today).isoformat(),
+                       next_future_date=next_future_date(normalised_rows))
     with duckdb.get_connection() as con:
-        ((future_dated,),) = con.sql("SELECT count(*) FROM quarantine "
-                                     "WHERE list_contains(reasons, 'future_date')").fetchall()
-        manifest = replace(current_manifest(paths, run_config, raw_files),
-                           cut_off=clean.cut_off().isoformat(), future_dated_rows=future_dated)
         write_table(con, BUILD_MANIFEST.name, manifest.rows(), BUILD_MANIFEST.comment,
                     {c.name: c.comment for c in BUILD_MANIFEST.columns})
         con.execute("CHECKPOINT")

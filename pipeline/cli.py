@@ -11,17 +11,19 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dagster as dg
 import duckdb
 import polars as pl
 
-from pipeline.assets import CleanConfig
-from pipeline.definitions import BUILD_JOB, build_definitions
 from pipeline.fingerprint import current_manifest, published_manifest, rebuild_reasons
 from pipeline.lock import BuildBusy, build_lock
 from pipeline.paths import Paths
+from pipeline.stages.clean import cut_off_date
 from pipeline.stages.publish import finish_interrupted_publish
+
+if TYPE_CHECKING:  # Dagster and the asset graph load only when a build runs (~2 s)
+    import dagster as dg
 
 TIMINGS_FILE = "build-timings.json"
 STAGE_OF_STEP = {
@@ -57,6 +59,8 @@ class _ProgressHandler(logging.Handler):
 
 
 def progress_logger(handler: _ProgressHandler) -> dg.LoggerDefinition:
+    import dagster as dg
+
     @dg.logger
     def progress(_: dg.InitLoggerContext) -> logging.Logger:
         log = logging.Logger("armtrace.progress", level=logging.DEBUG)
@@ -69,6 +73,8 @@ def progress_logger(handler: _ProgressHandler) -> dg.LoggerDefinition:
 def _instance() -> dg.DagsterInstance:
     """The persistent instance when DAGSTER_HOME is set (runs show in `dg dev`), else a
     throwaway one."""
+    import dagster as dg
+
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else (
         dg.DagsterInstance.ephemeral())
 
@@ -91,6 +97,10 @@ def build_run_config(today: str | None, figures: dict[str, object] | None) -> di
 
 def run_build(paths: Paths, run_config: dict,
               handler: _ProgressHandler | None = None) -> dg.ExecuteInProcessResult:
+    import dagster as dg
+
+    from pipeline.definitions import BUILD_JOB, build_definitions
+
     handler = handler or _ProgressHandler()
     defs = dg.Definitions.merge(build_definitions(paths),
                                 dg.Definitions(loggers={"progress": progress_logger(handler)}))
@@ -151,12 +161,11 @@ def _rebuild_reasons(paths: Paths, run_config: dict) -> list[str]:
     except FileNotFoundError as error:  # no raw folder: the build itself reports it
         return [str(error)]
     clean = run_config["ops"]["normalised_rows"]["config"]
-    return rebuild_reasons(published_manifest(paths), current,
-                           CleanConfig(**clean).cut_off())
+    return rebuild_reasons(published_manifest(paths), current, cut_off_date(clean["today"]))
 
 
 def command_build(args: argparse.Namespace) -> int:
-    paths = Paths.resolve(args.raw, args.curated, args.reports)
+    paths = Paths.resolve(args.raw, args.curated, args.reports, args.reference)
     try:
         run_config = build_run_config(args.today, figure_config(args))
     except ValueError as error:
@@ -312,6 +321,8 @@ def parser() -> argparse.ArgumentParser:
                        help="curated folder (default: $ARMTRACE_CURATED_DIR or data/curated)")
     build.add_argument("--reports", help="reports folder (default: $ARMTRACE_REPORTS_DIR or "
                                          "reports)")
+    build.add_argument("--reference", help="reference tables folder (default: "
+                                           "$ARMTRACE_REFERENCE_DIR or data/reference)")
     build.add_argument("--today", help="ISO date after which documentation dates count as in the "
                                        "future (default: today, UTC)")
     build.add_argument("--as-of", type=_iso_date,

@@ -10,6 +10,10 @@ from pipeline.automation import BUILD_JOB, daily_build, raw_folder_changed
 from pipeline.paths import Paths
 from pipeline.resources import ArmtraceFolders, BuildLock, StageFrames
 
+LOCK_WAIT_SECONDS = 900.0
+"""How long a run started by the sensor, the schedule or the UI waits for a build started from
+the shell to finish (runs Dagster starts queue behind each other: see dagster.yaml)."""
+
 
 def build_definitions(paths: Paths) -> dg.Definitions:
     """The asset graph wired to one set of folders (the CLI passes its flags here)."""
@@ -26,7 +30,8 @@ def build_definitions(paths: Paths) -> dg.Definitions:
         resources={
             "folders": folders,
             "build_lock": BuildLock(curated_dir=folders.curated_dir,
-                                    reports_dir=folders.reports_dir),
+                                    reports_dir=folders.reports_dir,
+                                    wait_seconds=LOCK_WAIT_SECONDS),
             "duckdb": DuckDBResource(database=str(paths.work_database)),
             "io_manager": StageFrames(base_dir=str(paths.work_dir / "stages")),
         },

@@ -8,9 +8,9 @@ compare the current manifest with the published one: when nothing differs there 
 to do, and when something does, the differences say why a rebuild runs.
 
 The cut-off for future documentation dates defaults to today's date, which changes daily
-without changing anything else. It only matters when the published build quarantined rows as
-dated in the future, so the manifest records that count and the cut-off used: a new day forces
-a rebuild only when such rows exist.
+without changing anything else. It only matters once a row the published build quarantined as
+dated in the future is no longer in the future, so the manifest records the earliest such
+date: a new day forces a rebuild only when it reaches that date.
 """
 
 from __future__ import annotations
@@ -37,12 +37,13 @@ TODAY_SETTING = "setting/normalised_rows.today"
 
 @dataclass(frozen=True)
 class Manifest:
-    """`components`: 'kind/name' -> SHA-256, version or setting value. `cut_off` and
-    `future_dated_rows` describe the build that used it (None before a build)."""
+    """`components`: 'kind/name' -> SHA-256, version or setting value. `cut_off` (the date
+    after which documentation dates were in the future) and `next_future_date` (the earliest
+    date of a row quarantined for that) describe the build that used it."""
 
     components: dict[str, str]
     cut_off: str | None = None
-    future_dated_rows: int | None = None
+    next_future_date: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -51,22 +52,20 @@ class Manifest:
 
     def as_json(self) -> dict[str, Any]:
         return {"fingerprint": self.fingerprint, "cut_off": self.cut_off,
-                "future_dated_rows": self.future_dated_rows, "components": self.components}
+                "next_future_date": self.next_future_date, "components": self.components}
 
     def rows(self) -> pl.DataFrame:
         """The manifest as (component, value) rows, the build's own facts under 'build/'."""
         build = {"build/fingerprint": self.fingerprint, "build/cut_off": self.cut_off,
-                 "build/future_dated_rows": str(self.future_dated_rows)}
+                 "build/next_future_date": self.next_future_date}
         return pl.DataFrame(sorted({**self.components, **build}.items()),
                             schema={"component": pl.String, "value": pl.String}, orient="row")
 
     @classmethod
     def from_rows(cls, rows: list[tuple[str, str]]) -> Manifest:
         values = dict(rows)
-        future = values.get("build/future_dated_rows")
         return cls({k: v for k, v in values.items() if not k.startswith("build/")},
-                   values.get("build/cut_off"),
-                   int(future) if future and future != "None" else None)
+                   values.get("build/cut_off"), values.get("build/next_future_date"))
 
 
 def settings_components(run_config: dict[str, Any]) -> dict[str, str]:
@@ -107,6 +106,14 @@ def current_manifest(paths: Paths, run_config: dict[str, Any],
     })
 
 
+def next_future_date(normalised: pl.DataFrame) -> str | None:
+    """The earliest documentation date of a row quarantined as dated in the future. Needs the
+    clean stage's `reasons` and `documented_on_parsed`."""
+    future = normalised.filter(pl.col("reasons").list.contains("future_date"))
+    earliest = future["documented_on_parsed"].min()
+    return earliest.date().isoformat() if isinstance(earliest, dt.datetime) else None
+
+
 def published_manifest(paths: Paths) -> Manifest | None:
     """The manifest of the published build, or None when there is none or the database and
     the reports folder do not come from the same build."""
@@ -140,8 +147,8 @@ def rebuild_reasons(published: Manifest | None, current: Manifest, today: dt.dat
     reasons += [f"changed: {_describe(k)} ({old[k]} -> {new[k]})" if k.startswith(
         ("library/", "setting/")) else f"changed: {_describe(k)}"
                 for k in sorted(old.keys() & new.keys()) if old[k] != new[k]]
-    if (TODAY_SETTING not in new and published.future_dated_rows
-            and published.cut_off != today.isoformat()):
-        reasons.append(f"{published.future_dated_rows} rows were dated after the last build's "
-                       f"cut-off ({published.cut_off}); today is {today.isoformat()}")
+    due = published.next_future_date
+    if TODAY_SETTING not in new and due is not None and due <= today.isoformat():
+        reasons.append(f"a row dated {due} was in the future at the last build "
+                       f"(cut-off {published.cut_off}) and no longer is")
     return reasons

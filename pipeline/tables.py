@@ -285,7 +285,8 @@ BUILD_MANIFEST = Table(
     "What the build that made this database used: every raw file, reference file and code file "
     "(SHA-256), every installed library (version) and every setting given; rows under build/ "
     "are the build's fingerprint (SHA-256 over the rest), its cut-off date for future dates and "
-    "how many rows it quarantined as future-dated. A build with the same manifest is skipped.",
+    "the earliest date of a row it quarantined as future-dated. A build with the same manifest "
+    "is skipped.",
     (Column("component", "kind/name: input/<raw path>, reference/<file>, code/<file>, "
                          "library/<distribution>, setting/<op>.<key>, or build/<fact>."),
      Column("value", "SHA-256, version or setting value (JSON).")),

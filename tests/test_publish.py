@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import signal
+import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli import EXIT_BUSY, main
+from pipeline.fingerprint import MANIFEST_FILE
+from pipeline.paths import Paths
+from pipeline.stages.publish import finish_interrupted_publish, stage_database
 from tests.conftest import TODAY, write_dirty_raw_folder
 
 EXTRA_LOG = ("id,date,country,site,category,qty\n"
@@ -21,7 +24,8 @@ EXTRA_LOG = ("id,date,country,site,category,qty\n"
 
 
 def build(raw: Path, curated: Path) -> int:
-    return main(["build", "--raw", str(raw), "--curated", str(curated), "--today", TODAY])
+    return main(["build", "--raw", str(raw), "--curated", str(curated), "--reports",
+                 str(curated.parent / "reports"), "--today", TODAY])
 
 
 def count_items(database: Path) -> int:
@@ -56,9 +60,7 @@ def test_open_reader_does_not_block_a_rebuild(built: tuple[Path, Path]) -> None:
 def test_sql_command_reads_while_a_build_runs(built: tuple[Path, Path],
                                               capsys: pytest.CaptureFixture[str]) -> None:
     raw, curated = built
-    builder = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "build", "--raw", str(raw), "--curated",
-         str(curated), "--today", TODAY], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    builder = build_process(raw, curated, "--force")
     queries = 0
     try:
         while builder.poll() is None:
@@ -72,29 +74,144 @@ def test_sql_command_reads_while_a_build_runs(built: tuple[Path, Path],
     assert capsys.readouterr().out.count("n\n15\n") == queries
 
 
-@pytest.mark.parametrize("kill_after", [0.5, 1.5, 2.5, 3.5, 4.5, 6.0])
-def test_killed_rebuild_leaves_the_previous_database(built: tuple[Path, Path],
-                                                     kill_after: float) -> None:
+def build_process(raw: Path, curated: Path, *flags: str) -> subprocess.Popen[str]:
+    """`armtrace build` in a process of its own, its progress lines readable as they come."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "build", "--raw", str(raw), "--curated",
+         str(curated), "--reports", str(curated.parent / "reports"), "--today", TODAY, *flags],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_line(process: subprocess.Popen[str], fragment: str) -> str:
+    """Read the process's stderr until a line holds `fragment`; fail if it ends first."""
+    assert process.stderr is not None
+    for line in process.stderr:
+        if fragment in line:
+            return line
+    raise AssertionError(f"the build ended (code {process.wait()}) before printing {fragment!r}")
+
+
+def published_set(curated: Path) -> tuple[str, str | None]:
+    """The published database's fingerprint and the reports folder's: equal when both come
+    from one build."""
+    with duckdb.connect(str(curated / "armtrace.duckdb"), read_only=True) as con:
+        ((database,),) = con.sql("SELECT value FROM build_manifest "
+                                 "WHERE component = 'build/fingerprint'").fetchall()
+    manifest = curated.parent / "reports" / MANIFEST_FILE
+    reports = json.loads(manifest.read_text())["fingerprint"] if manifest.exists() else None
+    return database, reports
+
+
+def assert_one_published_set(curated: Path) -> str:
+    database, reports = published_set(curated)
+    assert database == reports, "the database and the reports come from different builds"
+    return database
+
+
+# Each stage's progress line is printed when the stage ends: killing then lands in the next.
+@pytest.mark.parametrize("after_stage", ["discover", "clean", "write", "figures", "report"])
+def test_build_killed_at_a_stage_leaves_the_previous_set(built: tuple[Path, Path],
+                                                         after_stage: str) -> None:
     raw, curated = built
     database = curated / "armtrace.duckdb"
-    before = sha256(database)
+    before = sha256(database), assert_one_published_set(curated)
     (raw / "items" / "new.csv").write_text(EXTRA_LOG)
-    builder = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "build", "--raw", str(raw), "--curated",
-         str(curated), "--today", TODAY], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(kill_after)
-    finished = builder.poll() is not None
-    if not finished:
-        os.kill(builder.pid, signal.SIGKILL)
+    builder = build_process(raw, curated)
+    wait_for_line(builder, f"  {after_stage} ")
+    builder.kill()
     builder.wait(timeout=60)
-    # Either the old database, byte for byte, or (if the build got there) the complete new one.
-    assert sha256(database) == before or count_items(database) == 16
-    if not finished and sha256(database) == before:
+    journal = curated / ".armtrace.duckdb.publishing"
+    if journal.exists():  # killed past the commit point: the next build finishes the publish
+        finish_interrupted_publish(Paths.resolve(raw, curated, curated.parent / "reports"))
+        assert count_items(database) == 16
+    else:
+        assert (sha256(database), assert_one_published_set(curated)) == before
         assert count_items(database) == 15
+    assert_one_published_set(curated)
     # The next build recovers from whatever the killed one left behind.
     assert build(raw, curated) == 0
     assert count_items(database) == 16
-    assert not list(curated.glob(".armtrace.duckdb.*.tmp"))
+    assert_one_published_set(curated)
+    assert sorted(p.name for p in curated.iterdir()) == [".armtrace.lock", ".work",
+                                                         "armtrace.duckdb"]
+
+
+def test_a_publish_interrupted_after_its_commit_is_finished_by_the_next_build(
+        built: tuple[Path, Path]) -> None:
+    """Killed between the two renames: the database is new, the reports are old. The journal
+    says the new set was committed, and the next build completes it before doing anything."""
+    raw, curated = built
+    reports = curated.parent / "reports"
+    old = assert_one_published_set(curated)
+    newer = curated.parent / "newer"
+    shutil.copytree(raw, newer / "raw")
+    (newer / "raw" / "items" / "new.csv").write_text(EXTRA_LOG)
+    assert build(newer / "raw", newer / "curated") == 0
+    new = assert_one_published_set(newer / "curated")
+    # Stage the newer set beside the published one, commit, and do only the first rename.
+    staged_db = stage_database(newer / "curated" / "armtrace.duckdb", curated / "armtrace.duckdb")
+    staged_reports = reports.with_name(".reports.building")
+    shutil.copytree(newer / "reports", staged_reports)
+    journal = curated / ".armtrace.duckdb.publishing"
+    journal.write_text(json.dumps({"database": [str(staged_db), str(curated / "armtrace.duckdb")],
+                                   "reports": [str(staged_reports), str(reports)]}))
+    os.replace(staged_db, curated / "armtrace.duckdb")
+    assert published_set(curated) == (new, old)
+    assert main(["build", "--raw", str(newer / "raw"), "--curated", str(curated),
+                 "--reports", str(reports), "--today", TODAY]) == 0
+    assert assert_one_published_set(curated) == new
+    assert not journal.exists() and not staged_reports.exists()
+
+
+def test_a_second_build_exits_or_waits_while_one_runs(built: tuple[Path, Path],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    raw, curated = built
+    reports = curated.parent / "reports"
+    first = build_process(raw, curated, "--force")
+    wait_for_line(first, "building ")  # printed with the lock held
+    try:
+        code = main(["build", "--raw", str(raw), "--curated", str(curated), "--reports",
+                     str(reports), "--today", TODAY])
+        assert code == EXIT_BUSY
+        err = capsys.readouterr().err
+        assert f"another build is writing to {curated} (pid {first.pid}, started " in err
+        assert "--wait SECONDS" in err and "Traceback" not in err
+        # Queued behind the first, the second finds the same inputs published and stops there.
+        assert main(["build", "--raw", str(raw), "--curated", str(curated), "--reports",
+                     str(reports), "--today", TODAY, "--wait", "120"]) == 0
+        assert first.wait(timeout=60) == 0
+        assert "up to date" in capsys.readouterr().err
+    finally:
+        first.kill()
+        first.wait(timeout=60)
+    assert_one_published_set(curated)
+
+
+NO_NETWORK = """
+import socket, sys
+def refuse(*args, **kwargs):
+    raise OSError("network access attempted during a build")
+socket.socket.connect = socket.socket.connect_ex = refuse
+socket.create_connection = socket.getaddrinfo = refuse
+from pipeline.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_build_needs_no_network(tmp_path: Path) -> None:
+    """In a network namespace with no interfaces (where `unshare` is allowed) and with every
+    socket call refused, a full build still succeeds."""
+    raw = write_dirty_raw_folder(tmp_path / "raw")
+    isolate = ["unshare", "--net", "--map-root-user"] if shutil.which("unshare") and (
+        subprocess.run(["unshare", "--net", "--map-root-user", "true"]).returncode == 0) else []
+    result = subprocess.run(
+        [*isolate, sys.executable, "-c", NO_NETWORK, "build", "--raw", str(raw), "--curated",
+         str(tmp_path / "curated"), "--reports", str(tmp_path / "reports"), "--today", TODAY],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "network access attempted" not in result.stderr
+    assert count_items(tmp_path / "curated" / "armtrace.duckdb") == 15
+    assert (tmp_path / "reports" / "index.html").exists()
 
 
 def test_reports_swap_replaces_the_folder_and_clears_leftovers(tmp_path: Path) -> None:

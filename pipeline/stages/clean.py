@@ -29,6 +29,12 @@ DATE_FORMATS = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d %b %Y", "%d %B %Y", "%b 
                 "%B %d, %Y", "%b %d %Y", "%B %d %Y", "%d %b, %Y", "%d %B, %Y")
 
 
+def cut_off_date(today: str | None) -> dt.date:
+    """The date after which a documentation date is in the future: `today` (ISO) if given,
+    else the current UTC date."""
+    return dt.date.fromisoformat(today) if today else dt.datetime.now(dt.UTC).date()
+
+
 def parse_date(text: str) -> dt.datetime | None:
     """A contract date (or date-time, for `updated_at`); None when it is none of the forms.
 
