@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: setup report test lint dev clean
+.PHONY: setup report test soak lint dev clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -24,6 +24,9 @@ report: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
+
+soak: setup
+	$(VENV)/bin/pytest -m soak -s tests/test_soak.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
