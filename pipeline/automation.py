@@ -66,7 +66,8 @@ def raw_folder_changed(context: dg.SensorEvaluationContext,
         return dg.SkipReason("no file under the raw or reference folder changed")
     if listing != cursor.get("settling"):
         context.update_cursor(json.dumps({**cursor, "settling": listing}))
-        return dg.SkipReason("files changed; waiting one interval for copies to finish")
+        seen = "files changed" if cursor else "first look at the folders"
+        return dg.SkipReason(f"{seen}; waiting one interval for copies to finish")
     context.update_cursor(json.dumps({"built": listing}))
     return build_request(paths, "raw-folder")
 
