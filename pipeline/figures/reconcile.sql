@@ -1,10 +1,11 @@
 -- Reconciliation: the published figures agree with each other and with `items`.
 --
 -- Runs on a database that holds `items`, `ref_eu_membership`, `figure_settings` and the fig_<id>
--- tables, and leaves one temp view, reconcile_results: one row per check, with columns
---   rule, figure, item_kind, grp (documented_in group), key (country, family, period or year,
---   where the check is per row), measure (the column checked), expected, actual, difference,
---   passed.
+-- tables. Its result is the temp view reconcile_results (the other reconcile_* views and macros
+-- are its steps; all are temporary, so the database is left as it was): one row per check,
+-- with columns rule, figure, item_kind, grp (documented_in group), key (country, family,
+-- period or year, where the check is per row), measure (the column checked), expected, actual,
+-- difference, passed.
 -- Counts are compared exactly; shares with the tolerance in the DuckDB variable
 -- reconcile_tolerance (set by the caller). It recomputes from `items` on purpose instead of
 -- reusing the figures' temp tables: a second, independent count is the point.
