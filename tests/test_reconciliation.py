@@ -22,7 +22,7 @@ from pipeline.definitions import build_definitions
 from pipeline.paths import Paths
 from pipeline.stages import reconcile
 from pipeline.stages.figures import FigureSettings, compute_figures, load_settings, save_settings
-from pipeline.stages.reconcile import failed_checks, reconciliation
+from pipeline.stages.reconcile import describe_failures, failed_checks, reconciliation
 from tests.conftest import TODAY, write_dirty_raw_folder
 
 RULES = {"shares_sum_to_one", "share_equals_count_over_known", "share_within_interval",
@@ -287,3 +287,13 @@ def test_a_failed_reconciliation_stops_the_build(
     assert "figures_reconciliation" in capsys.readouterr().err
     assert not (tmp_path / "curated" / "armtrace.duckdb").exists()
     assert not (tmp_path / "reports").exists()
+
+
+def test_failures_are_described_one_line_each(sample_copy: duckdb.DuckDBPyConnection) -> None:
+    sample_copy.execute("UPDATE fig_documentation_summary SET days = 7 WHERE documented_in = 'All'")
+    failed = failed_checks(sample_copy)
+    assert describe_failures(failed).splitlines() == [
+        "figure_matches_items: documentation_summary All days: expected "
+        f"{failed['expected'][0]}, got 7.0"]
+    many = pl.concat([failed] * 7)
+    assert describe_failures(many, limit=5).splitlines()[-1] == "... and 2 more"
