@@ -46,6 +46,7 @@ from pipeline.stages.publish import (
     write_table,
 )
 from pipeline.stages.read import read_item_logs
+from pipeline.stages.reconcile import describe_failures, failures, reconciliation
 from pipeline.stages.resolve import resolve_records
 from pipeline.tables import BUILD_MANIFEST, FIGURE_SETTINGS, FIGURES
 
@@ -221,6 +222,25 @@ def figures(
     })
 
 
+@dg.asset_check(asset=figures, blocking=True, name="reconciliation")
+def reconciliation_check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    """The figures agree with each other and with items: shares sum to 1, groups add up to All,
+    the summary's counts equal the totals behind every breakdown (docs/figures.md)."""
+    with duckdb.get_connection() as con:
+        results = reconciliation(con)
+    failed = failures(results)
+    summary = f"{failed.height} of {results.height} checks failed:\n{describe_failures(failed)}"
+    return dg.AssetCheckResult(
+        passed=failed.is_empty(), description=summary if failed.height else None,
+        metadata={
+            "rules": results["rule"].n_unique(), "checks": results.height,
+            "failures": failed.height,
+            "failures_by_rule": dg.MetadataValue.json(counts(failed, "rule")),
+            "failing_checks": preview(failed.drop("passed"), rows=10),
+        },
+    )
+
+
 @dg.asset(group_name="report", deps=[figures], kinds={"html", "json"})
 def report(folders: ArmtraceFolders, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """statistics.json, tables, charts and index.html, built in a staging folder."""
@@ -263,4 +283,4 @@ def published(
 
 ASSETS = [raw_files, read_logs, normalised_rows, resolved_rows, curated_tables, figures, report,
           published]
-ASSET_CHECKS = [every_row_accounted_for]
+ASSET_CHECKS = [every_row_accounted_for, reconciliation_check]

@@ -1,0 +1,322 @@
+-- Reconciliation: the published figures agree with each other and with `items`.
+--
+-- Runs on a database that holds `items`, `ref_eu_membership`, `figure_settings` and the fig_<id>
+-- tables. Its result is the temp view reconcile_results (the other reconcile_* views and macros
+-- are its steps; all are temporary, so the database is left as it was): one row per check,
+-- with columns rule, figure, item_kind, grp (documented_in group), key (country, family,
+-- period or year, where the check is per row), measure (the column checked), expected, actual,
+-- difference, passed.
+-- Counts are compared exactly; shares with the tolerance in the DuckDB variable
+-- reconcile_tolerance (set by the caller). It recomputes from `items` on purpose instead of
+-- reusing the figures' temp tables: a second, independent count is the point.
+
+-- Every count of every figure, one row per (figure, item kind, group, key, column). `known`: the
+-- row is inside the shares' denominator (not the Unknown/unknown row).
+CREATE OR REPLACE TEMP VIEW reconcile_counts AS
+SELECT 'documentation_summary' AS figure,
+       CASE measure WHEN 'weapons' THEN 'weapons' WHEN 'ammunition_units' THEN 'ammunition' END
+           AS item_kind,
+       documented_in AS grp, NULL::VARCHAR AS key, measure, value, true AS known
+FROM fig_documentation_summary UNPIVOT INCLUDE NULLS (
+    value FOR measure IN (weapons, ammunition_units, ied_items, records, sites, days))
+UNION ALL
+SELECT 'weapons_by_origin', 'weapons', documented_in, country, 'weapons', weapons,
+       country <> 'Unknown'
+FROM fig_weapons_by_origin
+UNION ALL
+SELECT 'ammunition_by_origin', 'ammunition', documented_in, country, 'units', units,
+       country <> 'Unknown'
+FROM fig_ammunition_by_origin
+UNION ALL
+SELECT 'calibre_family', item_kind, documented_in, family, 'count', count, family <> 'unknown'
+FROM fig_calibre_family
+UNION ALL
+SELECT 'manufacture_period', item_kind, documented_in, period, 'count', count,
+       period <> 'unknown'
+FROM fig_manufacture_period
+UNION ALL
+SELECT 'manufacture_year', item_kind, documented_in, year::VARCHAR, 'count', count, true
+FROM fig_manufacture_year
+UNION ALL
+SELECT 'eu_share', item_kind, documented_in, NULL, measure, value, true
+FROM fig_eu_share UNPIVOT INCLUDE NULLS (value FOR measure IN (eu_count, known_origin_count))
+UNION ALL
+SELECT 'anti_armour_recent', 'ammunition', documented_in, NULL, measure, value, true
+FROM fig_anti_armour_recent UNPIVOT INCLUDE NULLS (value FOR measure IN (
+    anti_armour_units, recent_units, recent_eu_units, since_2010_units, since_2010_eu_units));
+
+-- The same counts straight from `items`, per group and again in 'All'. Per key for origin,
+-- calibre family and year; per group for the rest (manufacture_period's total, since the period
+-- labels are the figure's own).
+CREATE OR REPLACE TEMP VIEW reconcile_item_counts AS
+WITH eu AS (
+    SELECT code FROM ref_eu_membership, figure_settings AS s
+    WHERE joined_on <= s.as_of AND (left_on IS NULL OR left_on > s.as_of)
+),
+one_group AS (
+    SELECT i.documented_in AS grp, i.item_kind, i.origin, i.calibre_family, i.site_key,
+           i.documented_on, i.anti_armour, i.year_of_manufacture AS year,
+           i.origin IS NOT NULL AND i.origin_code IN (SELECT code FROM eu) AS eu_origin,
+           CASE WHEN i.item_kind = 'weapons' THEN 1 ELSE i.quantity END AS amount,
+           i.quantity
+    FROM items AS i
+),
+grouped AS (
+    SELECT * FROM one_group
+    UNION ALL
+    SELECT * REPLACE ('All' AS grp) FROM one_group
+),
+counted AS (  -- weapons and ammunition only, as the breakdowns count them
+    SELECT * FROM grouped WHERE item_kind IN ('weapons', 'ammunition')
+),
+anti_armour AS (
+    SELECT *, year >= (SELECT recent_from FROM figure_settings) AS recent
+    FROM counted WHERE item_kind = 'ammunition' AND anti_armour
+)
+SELECT 'documentation_summary' AS figure, NULL::VARCHAR AS item_kind, grp, NULL::VARCHAR AS key,
+       measure, value
+FROM (
+    SELECT grp,
+           count(*) FILTER (WHERE item_kind = 'weapons') AS weapons,
+           coalesce(sum(quantity) FILTER (WHERE item_kind = 'ammunition'), 0) AS ammunition_units,
+           coalesce(sum(quantity) FILTER (WHERE item_kind = 'ied_materiel'), 0) AS ied_items,
+           count(*) AS records,
+           count(DISTINCT site_key) AS sites,
+           count(DISTINCT documented_on) AS days
+    FROM grouped GROUP BY grp
+) UNPIVOT (value FOR measure IN (weapons, ammunition_units, ied_items, records, sites, days))
+UNION ALL
+SELECT CASE item_kind WHEN 'weapons' THEN 'weapons_by_origin' ELSE 'ammunition_by_origin' END,
+       item_kind, grp, coalesce(origin, 'Unknown'),
+       CASE item_kind WHEN 'weapons' THEN 'weapons' ELSE 'units' END, sum(amount)
+FROM counted GROUP BY ALL
+UNION ALL
+SELECT 'calibre_family', item_kind, grp, calibre_family, 'count', sum(amount)
+FROM counted GROUP BY ALL
+UNION ALL
+SELECT 'manufacture_period', item_kind, grp, NULL, 'count', sum(amount)
+FROM counted GROUP BY ALL
+UNION ALL
+SELECT 'manufacture_year', item_kind, grp, year::VARCHAR, 'count', sum(amount)
+FROM counted WHERE year IS NOT NULL GROUP BY ALL
+UNION ALL
+SELECT 'eu_share', item_kind, grp, NULL, measure, value
+FROM (
+    SELECT item_kind, grp,
+           coalesce(sum(amount) FILTER (WHERE eu_origin), 0) AS eu_count,
+           coalesce(sum(amount) FILTER (WHERE origin IS NOT NULL), 0) AS known_origin_count
+    FROM counted GROUP BY ALL
+) UNPIVOT (value FOR measure IN (eu_count, known_origin_count))
+UNION ALL
+SELECT 'anti_armour_recent', 'ammunition', grp, NULL, measure, value
+FROM (
+    SELECT grp,
+           sum(amount) AS anti_armour_units,
+           coalesce(sum(amount) FILTER (WHERE recent), 0) AS recent_units,
+           coalesce(sum(amount) FILTER (WHERE recent AND eu_origin), 0) AS recent_eu_units,
+           coalesce(sum(amount) FILTER (WHERE year >= 2010), 0) AS since_2010_units,
+           coalesce(sum(amount) FILTER (WHERE year >= 2010 AND eu_origin), 0)
+               AS since_2010_eu_units,
+           -- the shares' denominators, which the figure does not publish
+           coalesce(sum(amount) FILTER (WHERE year IS NOT NULL), 0) AS known_year_units,
+           coalesce(sum(amount) FILTER (WHERE recent AND origin IS NOT NULL), 0)
+               AS recent_known_origin_units,
+           coalesce(sum(amount) FILTER (WHERE year >= 2010 AND origin IS NOT NULL), 0)
+               AS since_2010_known_origin_units
+    FROM anti_armour GROUP BY grp
+) UNPIVOT (value FOR measure IN (
+    anti_armour_units, recent_units, recent_eu_units, since_2010_units, since_2010_eu_units,
+    known_year_units, recent_known_origin_units, since_2010_known_origin_units));
+
+-- Every share with its interval and the share recomputed as count / known denominator: from the
+-- figure's own rows for the breakdowns and eu_share, from `items` for anti_armour_recent (whose
+-- denominators are not published).
+CREATE OR REPLACE TEMP VIEW reconcile_shares AS
+WITH breakdowns AS (
+    SELECT 'weapons_by_origin' AS figure, 'weapons' AS item_kind, documented_in AS grp,
+           country AS key, weapons AS value, country <> 'Unknown' AS known, share, ci_low, ci_high
+    FROM fig_weapons_by_origin
+    UNION ALL
+    SELECT 'ammunition_by_origin', 'ammunition', documented_in, country, units,
+           country <> 'Unknown', share, ci_low, ci_high
+    FROM fig_ammunition_by_origin
+    UNION ALL
+    SELECT 'calibre_family', item_kind, documented_in, family, count, family <> 'unknown', share,
+           ci_low, ci_high
+    FROM fig_calibre_family
+    UNION ALL
+    SELECT 'manufacture_period', item_kind, documented_in, period, count, period <> 'unknown',
+           share, ci_low, ci_high
+    FROM fig_manufacture_period
+),
+with_denominator AS (
+    SELECT *, sum(value) FILTER (WHERE known) OVER (PARTITION BY figure, item_kind, grp)
+              AS known_total
+    FROM breakdowns
+),
+anti_armour_denominators AS (
+    SELECT grp, measure, value FROM reconcile_item_counts WHERE figure = 'anti_armour_recent'
+),
+anti_armour AS (
+    SELECT documented_in AS grp, measure, value, share, ci_low, ci_high
+    FROM fig_anti_armour_recent
+    UNPIVOT INCLUDE NULLS ((value, share, ci_low, ci_high) FOR measure IN (
+        (recent_units, recent_share, recent_share_ci_low, recent_share_ci_high)
+            AS recent_share,
+        (recent_eu_units, recent_eu_share, recent_eu_share_ci_low, recent_eu_share_ci_high)
+            AS recent_eu_share,
+        (since_2010_eu_units, since_2010_eu_share, since_2010_eu_share_ci_low,
+         since_2010_eu_share_ci_high) AS since_2010_eu_share))
+)
+SELECT figure, item_kind, grp, key, known, known_total, 'share' AS measure, share, ci_low,
+       ci_high, CASE WHEN known AND known_total > 0 THEN value / known_total END AS recomputed
+FROM with_denominator
+UNION ALL
+SELECT 'eu_share', item_kind, documented_in, 'EU', true, known_origin_count, 'share', share,
+       ci_low, ci_high,
+       CASE WHEN known_origin_count > 0 THEN eu_count / known_origin_count END
+FROM fig_eu_share
+UNION ALL
+SELECT 'anti_armour_recent', 'ammunition', a.grp, NULL, true, d.value, a.measure, a.share,
+       a.ci_low, a.ci_high, CASE WHEN d.value > 0 THEN a.value / d.value END
+FROM anti_armour AS a
+LEFT JOIN anti_armour_denominators AS d ON d.grp = a.grp AND d.measure = CASE a.measure
+    WHEN 'recent_share' THEN 'known_year_units'
+    WHEN 'recent_eu_share' THEN 'recent_known_origin_units'
+    ELSE 'since_2010_known_origin_units' END;
+
+-- Per figure, item kind and group: items or units in all rows and in known rows. The summary's
+-- weapons and ammunition_units, and eu_share's known_origin_count, are totals of their own.
+CREATE OR REPLACE TEMP VIEW reconcile_totals AS
+SELECT figure, item_kind, grp, sum(value) AS total,
+       coalesce(sum(value) FILTER (WHERE known), 0) AS known_total
+FROM reconcile_counts
+WHERE figure IN ('weapons_by_origin', 'ammunition_by_origin', 'calibre_family',
+                 'manufacture_period', 'manufacture_year')
+GROUP BY ALL
+UNION ALL
+SELECT figure, item_kind, grp, value, value
+FROM reconcile_counts
+WHERE (figure = 'documentation_summary' AND item_kind IS NOT NULL)
+   OR (figure = 'eu_share' AND measure = 'known_origin_count');
+
+-- Counts must be equal, exactly; shares within the tolerance, and empty where expected empty.
+CREATE OR REPLACE TEMP MACRO reconcile_counts_agree(expected, actual) AS
+    expected IS NOT DISTINCT FROM actual;
+
+CREATE OR REPLACE TEMP MACRO reconcile_shares_agree(expected, actual) AS
+    coalesce((expected IS NULL AND actual IS NULL)
+             OR abs(actual - expected) <= getvariable('reconcile_tolerance'), false);
+
+CREATE OR REPLACE TEMP MACRO reconcile_at_most(low, high) AS
+    low <= high + getvariable('reconcile_tolerance');
+
+CREATE OR REPLACE TEMP VIEW reconcile_results AS
+WITH
+-- 1. Shares of a breakdown sum to 1 over its known rows; a group with nothing known has none.
+sums AS (
+    SELECT 'shares_sum_to_one' AS rule, figure, item_kind, grp, NULL AS key, measure,
+           CASE WHEN max(known_total) > 0 THEN 1.0 END AS expected, sum(share) AS actual
+    FROM reconcile_shares
+    WHERE figure NOT IN ('eu_share', 'anti_armour_recent')
+    GROUP BY ALL
+),
+-- 2. Each share is its count over the known denominator (empty when unknown or nothing known)...
+recomputed AS (
+    SELECT 'share_equals_count_over_known' AS rule, figure, item_kind, grp, key, measure,
+           recomputed AS expected, share AS actual
+    FROM reconcile_shares
+),
+-- ... and lies in its interval, inside [0, 1]; an empty share has an empty interval. expected is
+-- the nearest point of the interval, so difference says how far outside the share is.
+intervals AS (
+    SELECT 'share_within_interval' AS rule, figure, item_kind, grp, key, measure,
+           CASE WHEN share IS NOT NULL
+                THEN greatest(ci_low, 0.0, least(ci_high, 1.0, share)) END AS expected,
+           coalesce(share, ci_low, ci_high) AS actual,
+           CASE WHEN share IS NULL THEN ci_low IS NULL AND ci_high IS NULL
+                ELSE coalesce(reconcile_at_most(0.0, ci_low) AND reconcile_at_most(ci_low, share)
+                              AND reconcile_at_most(share, ci_high)
+                              AND reconcile_at_most(ci_high, 1.0), false) END AS passed
+    FROM reconcile_shares
+),
+-- 3. Per key and column, the countries' counts add up to All's (sites and days are distinct
+-- counts: a site or day can be in two countries, so they are checked against items instead).
+groups_to_all AS (
+    SELECT 'groups_add_up_to_all' AS rule, figure, item_kind, 'All' AS grp, key, measure,
+           coalesce(sum(value) FILTER (WHERE grp IS DISTINCT FROM 'All'), 0) AS expected,
+           coalesce(sum(value) FILTER (WHERE grp = 'All'), 0) AS actual
+    FROM reconcile_counts
+    WHERE measure NOT IN ('sites', 'days')
+    GROUP BY ALL
+),
+-- One row per key, its count present and not negative, so that the sums here are sums of rows,
+-- not of duplicates or gaps (actual is empty when a count is missing or negative).
+one_row AS (
+    SELECT 'one_count_per_key' AS rule, figure, item_kind, grp, key, measure, 1 AS expected,
+           CASE WHEN bool_and(coalesce(value >= 0, false)) THEN count(*) END AS actual
+    FROM reconcile_counts
+    GROUP BY ALL
+),
+-- 4. The summary's counts equal the totals behind every breakdown, and the breakdowns agree.
+pairs(item_kind, expected_figure, expected_part, actual_figure) AS (VALUES
+    ('weapons', 'documentation_summary', 'total', 'weapons_by_origin'),
+    ('ammunition', 'documentation_summary', 'total', 'ammunition_by_origin'),
+    ('weapons', 'documentation_summary', 'total', 'calibre_family'),
+    ('ammunition', 'documentation_summary', 'total', 'calibre_family'),
+    ('weapons', 'documentation_summary', 'total', 'manufacture_period'),
+    ('ammunition', 'documentation_summary', 'total', 'manufacture_period'),
+    ('weapons', 'manufacture_period', 'known_total', 'manufacture_year'),
+    ('ammunition', 'manufacture_period', 'known_total', 'manufacture_year'),
+    ('weapons', 'weapons_by_origin', 'known_total', 'eu_share'),
+    ('ammunition', 'ammunition_by_origin', 'known_total', 'eu_share')
+),
+summary AS (
+    SELECT 'summary_equals_breakdown' AS rule, p.actual_figure AS figure, p.item_kind, g.grp,
+           NULL AS key,
+           'total vs ' || p.expected_figure
+               || CASE p.expected_part WHEN 'known_total' THEN ' (known rows)' ELSE '' END
+               AS measure,
+           coalesce(CASE p.expected_part WHEN 'total' THEN e.total ELSE e.known_total END, 0)
+               AS expected,
+           coalesce(a.total, 0) AS actual
+    FROM pairs AS p
+    CROSS JOIN (SELECT DISTINCT grp FROM reconcile_totals) AS g
+    LEFT JOIN reconcile_totals AS e
+        ON e.figure = p.expected_figure AND e.item_kind = p.item_kind AND e.grp = g.grp
+    LEFT JOIN reconcile_totals AS a
+        ON a.figure = p.actual_figure AND a.item_kind = p.item_kind AND a.grp = g.grp
+),
+-- 5. Every count agrees with `items` (per key where the figure has one, else per group).
+figure_side AS (
+    SELECT figure, CASE WHEN figure = 'documentation_summary' THEN NULL ELSE item_kind END
+               AS item_kind,
+           grp, CASE WHEN figure = 'manufacture_period' THEN NULL ELSE key END AS key, measure,
+           sum(value) AS value, 'figure' AS side
+    FROM reconcile_counts GROUP BY ALL
+),
+items_side AS (
+    SELECT figure, item_kind, grp, key, measure, value, 'items' AS side
+    FROM reconcile_item_counts
+    WHERE measure NOT IN ('known_year_units', 'recent_known_origin_units',
+                          'since_2010_known_origin_units')
+),
+with_items AS (
+    SELECT 'figure_matches_items' AS rule, figure, item_kind, grp, key, measure,
+           coalesce(sum(value) FILTER (WHERE side = 'items'), 0) AS expected,
+           coalesce(sum(value) FILTER (WHERE side = 'figure'), 0) AS actual
+    FROM (SELECT * FROM figure_side UNION ALL SELECT * FROM items_side)
+    GROUP BY ALL
+),
+compared AS (
+    SELECT *, reconcile_shares_agree(expected, actual) AS passed FROM sums
+    UNION ALL BY NAME SELECT *, reconcile_shares_agree(expected, actual) AS passed FROM recomputed
+    UNION ALL BY NAME SELECT * FROM intervals
+    UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM groups_to_all
+    UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM one_row
+    UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM summary
+    UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM with_items
+)
+SELECT rule, figure, item_kind, grp, key, measure, expected::DOUBLE AS expected,
+       actual::DOUBLE AS actual, (actual - expected)::DOUBLE AS difference, passed
+FROM compared;
