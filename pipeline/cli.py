@@ -17,11 +17,12 @@ import duckdb
 import polars as pl
 
 from pipeline.definitions import BUILD_JOB, build_definitions
-from pipeline.paths import Paths
+from pipeline.paths import ENV_CORRECTIONS_DIR, Paths
 
 TIMINGS_FILE = "build-timings.json"
 STAGE_OF_STEP = {
-    "raw_files": "discover", "read_logs": "read", "normalised_rows": "clean",
+    "raw_files": "discover", "read_logs": "read", "apply_analyst_corrections": "correct",
+    "normalised_rows": "clean",
     "resolved_rows": "resolve", "curated_tables": "write", "figures": "figures", "report": "report",
     "published_database": "publish", "published_reports": "publish",
 }
@@ -136,7 +137,11 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def command_build(args: argparse.Namespace) -> int:
-    paths = Paths.resolve(args.raw, args.curated, args.reports)
+    paths = Paths.resolve(args.raw, args.curated, args.reports, corrections_dir=args.corrections)
+    if (args.corrections or os.environ.get(ENV_CORRECTIONS_DIR)) and not (
+            paths.corrections_dir.is_dir()):
+        print(f"armtrace build: no corrections folder at {paths.corrections_dir}", file=sys.stderr)
+        return 2
     print(f"building {paths.database} from {paths.raw_dir}", file=sys.stderr)
     handler = _ProgressHandler()
     try:
@@ -269,6 +274,8 @@ def parser() -> argparse.ArgumentParser:
                        help="curated folder (default: $ARMTRACE_CURATED_DIR or data/curated)")
     build.add_argument("--reports", help="reports folder (default: $ARMTRACE_REPORTS_DIR or "
                                          "reports)")
+    build.add_argument("--corrections", help="analysts' corrections folder (default: "
+                                             "$ARMTRACE_CORRECTIONS_DIR or data/corrections)")
     build.add_argument("--today", help="ISO date after which documentation dates count as in the "
                                        "future (default: today, UTC)")
     build.add_argument("--as-of", type=_iso_date,
