@@ -210,7 +210,8 @@ def test_correction_that_matches_no_row_fails(tmp_path: Path,
 def test_correction_limited_to_a_file_without_the_record_fails(tmp_path: Path) -> None:
     _, folder = write_inputs(tmp_path, ENTRY.replace(
         "field:", "source_file: items/team/b.csv\n    field:"))
-    with pytest.raises(CorrectionError, match=r"no row has record_id 'R-1' in items/team/b\.csv"):
+    with pytest.raises(CorrectionError, match=r"no row has record_id 'R-1' in items/team/b\.csv "
+                                              r"\(it is in items/team/a\.csv\)"):
         apply_corrections(parsed_frame(), load_corrections(folder), folder)
 
 

@@ -208,16 +208,19 @@ def match_corrections(parsed: pl.DataFrame, corrections: pl.DataFrame) -> pl.Dat
 
 
 def correction_problems(corrections: pl.DataFrame, matches: pl.DataFrame,
-                        corrections_dir: Path) -> list[str]:
+                        parsed: pl.DataFrame, corrections_dir: Path) -> list[str]:
     """Corrections that match no row, whose guard fails, or that change a cell another
     correction changes too."""
     problems: list[tuple[str, int, str]] = []  # file, entry, message: listed in file order
     unmatched = corrections.join(matches, on=["corrections_file", "entry"], how="anti")
     for row in unmatched.iter_rows(named=True):
         limit = f" in {row['only_file']}" if row["only_file"] else ""
+        elsewhere = parsed.filter(pl.col("record_id") == row["record_id"])["source_file"]
+        found_in = (f" (it is in {', '.join(elsewhere.unique(maintain_order=True))})"
+                    if elsewhere.len() else "")
         problems.append((row["corrections_file"], row["entry"],
-            f"{_entry(row, corrections_dir)}: no row has record_id {row['record_id']!r}{limit}; "
-            f"the record may have been renamed or removed: {WHAT_TO_DO}"))
+            f"{_entry(row, corrections_dir)}: no row has record_id {row['record_id']!r}{limit}"
+            f"{found_in}; the record may have been renamed or removed: {WHAT_TO_DO}"))
     changed = matches.filter(~pl.col("expected").eq_missing(pl.col("found")))
     for row in changed.iter_rows(named=True):
         problems.append((row["corrections_file"], row["entry"],
@@ -244,7 +247,7 @@ def apply_corrections(
     written; then nothing is applied.
     """
     matches = match_corrections(parsed, corrections)
-    problems = correction_problems(corrections, matches, corrections_dir)
+    problems = correction_problems(corrections, matches, parsed, corrections_dir)
     if problems:
         raise CorrectionError(_problem_list("cannot apply", problems))
     corrected = parsed
