@@ -1,7 +1,7 @@
 """The asset graph: one asset per stage output, grouped by stage.
 
 ingest: raw_files -> parsed_rows, file_reads
-clean: normalised_rows
+clean: corrected_rows, corrections_applied (analysts' corrections) -> normalised_rows
 resolve: resolved_rows
 publish: curated_tables (into the work database)
 figures: figures (fig_<id> tables in the work database)
@@ -27,6 +27,7 @@ from pipeline.reference import Reference
 from pipeline.report.build import build_reports
 from pipeline.resources import ArmtraceFolders, BuildLock
 from pipeline.stages.clean import cut_off_date, normalise_rows
+from pipeline.stages.correct import apply_corrections, load_corrections
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.figures import (
     DEFAULT_PERIOD_EDGES,
@@ -48,7 +49,7 @@ from pipeline.stages.publish import (
 from pipeline.stages.read import read_item_logs
 from pipeline.stages.reconcile import describe_failures, failures, reconciliation
 from pipeline.stages.resolve import resolve_records
-from pipeline.tables import BUILD_MANIFEST, FIGURE_SETTINGS, FIGURES
+from pipeline.tables import BUILD_MANIFEST, CORRECTIONS, FIGURE_SETTINGS, FIGURES
 
 
 def preview(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
@@ -104,6 +105,36 @@ def read_logs(
     return rows, reads
 
 
+@dg.multi_asset(
+    group_name="clean",
+    outs={
+        "corrected_rows": dg.AssetOut(
+            description="Parsed rows with the analysts' corrections (data/corrections) applied "
+                        "to their text; original cells untouched.", kinds={"polars"}),
+        "corrections_applied": dg.AssetOut(
+            description="Audit of every correction applied: file, entry, record, field, "
+                        "expected and new text, reason, who decided, row changed.",
+            kinds={"polars"}),
+    },
+)
+def apply_analyst_corrections(
+    context: dg.AssetExecutionContext, folders: ArmtraceFolders, parsed_rows: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Fails, naming each correction and what to do, when a guard no longer holds."""
+    corrections_dir = folders.paths.corrections_dir
+    rows, applied = apply_corrections(parsed_rows, load_corrections(corrections_dir),
+                                      corrections_dir)
+    context.add_output_metadata({"rows_changed": applied["row_number"].n_unique()},
+                                output_name="corrected_rows")
+    context.add_output_metadata({
+        "corrections_dir": dg.MetadataValue.path(str(corrections_dir)),
+        "changes": applied.height,
+        "by_field": dg.MetadataValue.json(counts(applied, "field")),
+        "preview": preview(applied.select("corrections_file", "record_id", "field", "value")),
+    }, output_name="corrections_applied")
+    return rows, applied
+
+
 class CleanConfig(dg.Config):
     today: str | None = None
     """ISO date after which a documentation date counts as in the future (default: today, UTC)."""
@@ -115,14 +146,15 @@ class CleanConfig(dg.Config):
 @dg.asset(group_name="clean", kinds={"polars"})
 def normalised_rows(
     context: dg.AssetExecutionContext, config: CleanConfig, folders: ArmtraceFolders,
-    parsed_rows: pl.DataFrame,
+    corrected_rows: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Parsed rows with normalised values and the list of contract rules each one breaks."""
+    """Parsed (and corrected) rows with normalised values and the list of contract rules each
+    one breaks."""
     reference = Reference.load(folders.paths.reference_dir)
-    frame = normalise_rows(parsed_rows, reference, config.cut_off())
+    frame = normalise_rows(corrected_rows, reference, config.cut_off())
     reasons = frame.select(pl.col("reasons").explode().drop_nulls())
     context.add_output_metadata({
-        "rows_in": parsed_rows.height,
+        "rows_in": corrected_rows.height,
         "rows_with_problems": frame.filter(pl.col("reasons").list.len() > 0).height,
         "problems_by_reason": dg.MetadataValue.json(counts(reasons, "reasons")),
     })
@@ -161,9 +193,11 @@ def every_row_accounted_for(resolved_rows: pl.DataFrame) -> dg.AssetCheckResult:
 def curated_tables(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, duckdb: DuckDBResource,
     resolved_rows: pl.DataFrame, raw_files: pl.DataFrame, file_reads: pl.DataFrame,
+    corrections_applied: pl.DataFrame,
 ) -> dg.MaterializeResult:
-    """items, quarantine, record_versions, dedup_decisions, source_files and the reference
-    tables, written into a fresh work database with a COMMENT on every table and column."""
+    """items, quarantine, record_versions, dedup_decisions, source_files, corrections and the
+    reference tables, written into a fresh work database with a COMMENT on every table and
+    column."""
     paths = folders.paths
     paths.work_dir.mkdir(parents=True, exist_ok=True)
     for leftover in (paths.work_database, paths.work_database.with_name(
@@ -177,7 +211,8 @@ def curated_tables(
             .otherwise(pl.lit("not_read")),
         )
     )
-    frames = curated_frames(resolved_rows, source_files)
+    frames = {**curated_frames(resolved_rows, source_files),
+              CORRECTIONS.name: corrections_applied}
     with duckdb.get_connection() as con:
         write_curated_tables(con, frames)
         write_reference_tables(con, Reference.load(paths.reference_dir))
@@ -281,6 +316,6 @@ def published(
     })
 
 
-ASSETS = [raw_files, read_logs, normalised_rows, resolved_rows, curated_tables, figures, report,
-          published]
+ASSETS = [raw_files, read_logs, apply_analyst_corrections, normalised_rows, resolved_rows,
+          curated_tables, figures, report, published]
 ASSET_CHECKS = [every_row_accounted_for, reconciliation_check]

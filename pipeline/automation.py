@@ -26,10 +26,11 @@ DAILY_CRON = "0 5 * * *"  # 05:00 UTC, before the working day in Iraq and Syria
 
 
 def folder_listing(paths: Paths) -> str:
-    """A digest of the names, sizes and modification times of every raw and reference file:
-    cheap to take, and it changes whenever a file is added, removed, replaced or edited."""
+    """A digest of the names, sizes and modification times of every raw, reference and
+    corrections file: cheap to take, and it changes whenever a file is added, removed, replaced
+    or edited."""
     entries = []
-    for root in (paths.raw_dir, paths.reference_dir):
+    for root in (paths.raw_dir, paths.reference_dir, paths.corrections_dir):
         for path in sorted(root.rglob("*")) if root.is_dir() else []:
             if path.is_file():
                 stat = path.stat()
@@ -55,15 +56,15 @@ def build_request(paths: Paths, trigger: str) -> dg.RunRequest | dg.SkipReason:
 
 @dg.sensor(job_name=BUILD_JOB, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
            default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Starts a build when a raw or reference file is added, changed or "
-                       "removed (once the folder has stopped changing).")
+           description="Starts a build when a raw, reference or corrections file is added, "
+                       "changed or removed (once the folders have stopped changing).")
 def raw_folder_changed(context: dg.SensorEvaluationContext,
                        folders: ArmtraceFolders) -> dg.RunRequest | dg.SkipReason:
     paths = folders.paths
     listing = folder_listing(paths)
     cursor = json.loads(context.cursor) if context.cursor else {}
     if listing == cursor.get("built"):
-        return dg.SkipReason("no file under the raw or reference folder changed")
+        return dg.SkipReason("no raw, reference or corrections file changed")
     if listing != cursor.get("settling"):
         context.update_cursor(json.dumps({**cursor, "settling": listing}))
         seen = "files changed" if cursor else "first look at the folders"

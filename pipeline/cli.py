@@ -18,7 +18,7 @@ import polars as pl
 
 from pipeline.fingerprint import current_manifest, published_manifest, rebuild_reasons
 from pipeline.lock import BuildBusy, build_lock
-from pipeline.paths import Paths
+from pipeline.paths import ENV_CORRECTIONS_DIR, Paths
 from pipeline.stages.clean import cut_off_date
 from pipeline.stages.publish import finish_interrupted_publish
 
@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # Dagster and the asset graph load only when a build runs (~2
 
 TIMINGS_FILE = "build-timings.json"
 STAGE_OF_STEP = {
-    "raw_files": "discover", "read_logs": "read", "normalised_rows": "clean",
+    "raw_files": "discover", "read_logs": "read", "apply_analyst_corrections": "correct",
+    "normalised_rows": "clean",
     "resolved_rows": "resolve", "curated_tables": "write", "figures": "figures", "report": "report",
     "published": "publish",
 }
@@ -165,7 +166,11 @@ def _rebuild_reasons(paths: Paths, run_config: dict) -> list[str]:
 
 
 def command_build(args: argparse.Namespace) -> int:
-    paths = Paths.resolve(args.raw, args.curated, args.reports, args.reference)
+    paths = Paths.resolve(args.raw, args.curated, args.reports, args.reference, args.corrections)
+    if (args.corrections or os.environ.get(ENV_CORRECTIONS_DIR)) and not (
+            paths.corrections_dir.is_dir()):
+        print(f"armtrace build: no corrections folder at {paths.corrections_dir}", file=sys.stderr)
+        return 2
     try:
         run_config = build_run_config(args.today, figure_config(args))
     except ValueError as error:
@@ -323,6 +328,8 @@ def parser() -> argparse.ArgumentParser:
                                          "reports)")
     build.add_argument("--reference", help="reference tables folder (default: "
                                            "$ARMTRACE_REFERENCE_DIR or data/reference)")
+    build.add_argument("--corrections", help="analysts' corrections folder (default: "
+                                             "$ARMTRACE_CORRECTIONS_DIR or data/corrections)")
     build.add_argument("--today", help="ISO date after which documentation dates count as in the "
                                        "future (default: today, UTC)")
     build.add_argument("--as-of", type=_iso_date,

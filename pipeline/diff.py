@@ -102,12 +102,15 @@ def context_lines(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if old.get(part) != new.get(part):
             lines.append(f"{part}: {old.get(part)} -> {new.get(part)}")
     old_input, new_input = old.get("input", {}), new.get("input", {})
-    if old_input.get("sha256") != new_input.get("sha256"):
-        old_files = {f["path"]: f["sha256"] for f in old_input.get("files", [])}
-        new_files = {f["path"]: f["sha256"] for f in new_input.get("files", [])}
+    if old_input.get("sha256") == new_input.get("sha256"):
+        return lines
+    for listing, label in (("files", "input"), ("reference_files", "reference"),
+                           ("correction_files", "corrections")):
+        old_files = {f["path"]: f["sha256"] for f in old_input.get(listing, [])}
+        new_files = {f["path"]: f["sha256"] for f in new_input.get(listing, [])}
         for path in sorted(old_files.keys() | new_files.keys()):
             if old_files.get(path) != new_files.get(path):
                 state = ("added" if path not in old_files else
                          "removed" if path not in new_files else "changed")
-                lines.append(f"input {state}: {path}")
+                lines.append(f"{label} {state}: {path}")
     return lines

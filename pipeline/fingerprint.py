@@ -1,11 +1,12 @@
 """What a build depends on, and whether the published build already reflects exactly that.
 
-A build's manifest names every input (raw files, reference tables), every file of its code,
-every installed library and every setting it was given, each with a SHA-256, a version or a
-value. The published database keeps the manifest of the build that made it (`build_manifest`)
-and the reports folder a copy (`build-manifest.json`). A build, the schedule and the sensor
-compare the current manifest with the published one: when nothing differs there is nothing
-to do, and when something does, the differences say why a rebuild runs.
+A build's manifest names every input (raw files, reference tables, analysts' corrections),
+every file of its code, every installed library and every setting it was given, each with a
+SHA-256, a version or a value. The published database keeps the manifest of the build that
+made it (`build_manifest`) and the reports folder a copy (`build-manifest.json`). A build, the
+schedule and the sensor compare the current manifest with the published one: when nothing
+differs there is nothing to do, and when something does, the differences say why a rebuild
+runs.
 
 The cut-off for future documentation dates defaults to today's date, which changes daily
 without changing anything else. It only matters once a row the published build quarantined as
@@ -100,6 +101,7 @@ def current_manifest(paths: Paths, run_config: dict[str, Any],
     return Manifest({
         **{f"input/{path}": sha for path, sha in raw.select("path", "sha256").rows()},
         **_hashed_files(paths.reference_dir, "reference", (".csv",)),
+        **_hashed_files(paths.corrections_dir, "corrections", (".yaml", ".yml")),
         **_hashed_files(CODE_DIR, "code", CODE_SUFFIXES),
         **library_components(),
         **settings_components(run_config),

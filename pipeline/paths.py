@@ -12,6 +12,7 @@ ENV_RAW_DIR = "ARMTRACE_RAW_DIR"
 ENV_CURATED_DIR = "ARMTRACE_CURATED_DIR"
 ENV_REPORTS_DIR = "ARMTRACE_REPORTS_DIR"
 ENV_REFERENCE_DIR = "ARMTRACE_REFERENCE_DIR"
+ENV_CORRECTIONS_DIR = "ARMTRACE_CORRECTIONS_DIR"
 
 DATABASE_NAME = "armtrace.duckdb"
 
@@ -22,6 +23,7 @@ class Paths:
     curated_dir: Path
     reports_dir: Path
     reference_dir: Path
+    corrections_dir: Path
 
     @classmethod
     def resolve(
@@ -30,6 +32,7 @@ class Paths:
         curated_dir: str | Path | None = None,
         reports_dir: str | Path | None = None,
         reference_dir: str | Path | None = None,
+        corrections_dir: str | Path | None = None,
     ) -> Paths:
         def pick(given: str | Path | None, env: str, default: Path) -> Path:
             chosen = given or os.environ.get(env) or default
@@ -40,6 +43,8 @@ class Paths:
             curated_dir=pick(curated_dir, ENV_CURATED_DIR, REPO_ROOT / "data" / "curated"),
             reports_dir=pick(reports_dir, ENV_REPORTS_DIR, REPO_ROOT / "reports"),
             reference_dir=pick(reference_dir, ENV_REFERENCE_DIR, REPO_ROOT / "data" / "reference"),
+            corrections_dir=pick(corrections_dir, ENV_CORRECTIONS_DIR,
+                                 REPO_ROOT / "data" / "corrections"),
         )
 
     @property

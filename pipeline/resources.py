@@ -16,21 +16,24 @@ from pipeline.stages.publish import finish_interrupted_publish
 
 
 class ArmtraceFolders(dg.ConfigurableResource):
-    """The raw, curated, reports and reference folders (absolute paths)."""
+    """The raw, curated, reports, reference and corrections folders (absolute paths)."""
 
     raw_dir: str
     curated_dir: str
     reports_dir: str
     reference_dir: str
+    corrections_dir: str
 
     @classmethod
     def from_paths(cls, paths: Paths) -> ArmtraceFolders:
         return cls(raw_dir=str(paths.raw_dir), curated_dir=str(paths.curated_dir),
-                   reports_dir=str(paths.reports_dir), reference_dir=str(paths.reference_dir))
+                   reports_dir=str(paths.reports_dir), reference_dir=str(paths.reference_dir),
+                   corrections_dir=str(paths.corrections_dir))
 
     @property
     def paths(self) -> Paths:
-        return Paths.resolve(self.raw_dir, self.curated_dir, self.reports_dir, self.reference_dir)
+        return Paths.resolve(self.raw_dir, self.curated_dir, self.reports_dir, self.reference_dir,
+                             self.corrections_dir)
 
 
 class BuildLock(dg.ConfigurableResource):

@@ -156,7 +156,28 @@ SOURCE_FILES = Table(
      Column("problem", "What was wrong with the file, and what to do.")),
 )
 
-CURATED_TABLES = (ITEMS, RECORD_VERSIONS, QUARANTINE, DEDUP_DECISIONS, SOURCE_FILES)
+CORRECTIONS = Table(
+    "corrections",
+    "Audit of analysts' corrections (data/corrections/*.yaml): one row per correction and input "
+    "row it changed, before cleaning. The raw files and `cells` keep the original text.",
+    (Column("corrections_file", "Corrections file, relative to the corrections folder."),
+     Column("corrections_sha256", "SHA-256 of the corrections file's bytes."),
+     Column("entry", "Position of the correction in its file (1 = first)."),
+     Column("corrections_line", "Line of the file where the correction starts."),
+     Column("record_id", "record_id of the corrected row."),
+     Column("field", "Canonical column corrected."),
+     Column("expected", "Raw text the correction assumed the log held (its guard); NULL means "
+                        "an empty cell."),
+     Column("value", "Raw text that replaced it (then cleaned like any value); NULL empties "
+                     "the cell."),
+     Column("reason", "Why the value was corrected: the evidence."),
+     Column("decided_by", "Who decided the correction."),
+     Column("decided_on", "Date the correction was decided."),
+     *PROVENANCE),
+)
+
+CURATED_TABLES = (ITEMS, RECORD_VERSIONS, QUARANTINE, DEDUP_DECISIONS, SOURCE_FILES,
+                  CORRECTIONS)
 
 REFERENCE_COMMENTS: dict[str, str] = {
     "ref_countries": "Every state a log may name: ISO 3166 from pycountry plus the historic "

@@ -29,30 +29,35 @@ NEW_LOG = "id,date,country,site,category,qty\nN-1,2016-02-01,Iraq,Baiji,cartridg
 
 
 def _folders(root: Path) -> Paths:
-    return Paths.resolve(root / "raw", root / "curated", root / "reports", root / "reference")
+    return Paths.resolve(root / "raw", root / "curated", root / "reports", root / "reference",
+                         root / "corrections")
+
+
+def _inputs(root: Path) -> Paths:
+    """A dirty raw folder, a copy of the reference data and an empty corrections folder."""
+    write_dirty_raw_folder(root / "raw")
+    shutil.copytree(REPO_ROOT / "data" / "reference", root / "reference")
+    (root / "corrections").mkdir()
+    return _folders(root)
 
 
 def build(paths: Paths, *flags: str) -> int:
     return main(["build", "--raw", str(paths.raw_dir), "--curated", str(paths.curated_dir),
                  "--reports", str(paths.reports_dir), "--reference", str(paths.reference_dir),
-                 "--today", TODAY, *flags])
+                 "--corrections", str(paths.corrections_dir), "--today", TODAY, *flags])
 
 
 @pytest.fixture(scope="module")
 def _built_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("automation")
-    write_dirty_raw_folder(root / "raw")
-    shutil.copytree(REPO_ROOT / "data" / "reference", root / "reference")
-    assert build(_folders(root)) == 0
+    assert build(_inputs(root)) == 0
     return root
 
 
 @pytest.fixture
 def folders(tmp_path: Path) -> Paths:
-    """A dirty raw folder and a copy of the reference data, nothing built."""
-    write_dirty_raw_folder(tmp_path / "raw")
-    shutil.copytree(REPO_ROOT / "data" / "reference", tmp_path / "reference")
-    return _folders(tmp_path)
+    """The inputs, nothing built."""
+    return _inputs(tmp_path)
 
 
 @pytest.fixture
@@ -83,6 +88,7 @@ def test_an_unchanged_build_does_no_work_and_says_so(built: Paths,
     ("raw_edited", "changed: input items/team-b/2016/pipes.csv"),
     ("raw_removed", "removed: input items/team-b/2016/pipes.csv"),
     ("reference_edited", "changed: reference country_aliases.csv"),
+    ("correction_added", "added: corrections 2026-11-review.yaml"),
     ("setting", 'added: setting figures.recent_from'),
     ("reports_deleted", "no complete published build"),
 ])
@@ -99,6 +105,8 @@ def test_a_changed_input_setting_or_output_forces_a_rebuild(
     elif change == "reference_edited":
         aliases = built.reference_dir / "country_aliases.csv"
         aliases.write_text(aliases.read_text() + "Narnia,SRB,test alias\n")
+    elif change == "correction_added":
+        (built.corrections_dir / "2026-11-review.yaml").write_text("corrections: []\n")
     elif change == "setting":
         flags = ["--recent-from", "2015"]
     else:
@@ -191,8 +199,8 @@ def _tick(paths: Paths, cursor: str | None) -> tuple[list[dg.RunRequest], str | 
 def build_with_default_settings(paths: Paths) -> None:
     """What the sensor and the schedule compare with: a build given no settings."""
     assert main(["build", "--raw", str(paths.raw_dir), "--curated", str(paths.curated_dir),
-                 "--reports", str(paths.reports_dir), "--reference", str(paths.reference_dir)]
-                ) == 0
+                 "--reports", str(paths.reports_dir), "--reference", str(paths.reference_dir),
+                 "--corrections", str(paths.corrections_dir)]) == 0
 
 
 def test_sensor_requests_one_run_per_change_once_the_folder_settles(built: Paths) -> None:
@@ -203,7 +211,7 @@ def test_sensor_requests_one_run_per_change_once_the_folder_settles(built: Paths
     runs, skip, cursor = _tick(built, cursor)
     assert runs == [] and "unchanged since the published build" in skip
     runs, skip, cursor = _tick(built, cursor)
-    assert runs == [] and skip == "no file under the raw or reference folder changed"
+    assert runs == [] and skip == "no raw, reference or corrections file changed"
 
     (built.raw_dir / "items" / "new.csv").write_text(NEW_LOG)  # a new log arrives
     runs, skip, cursor = _tick(built, cursor)
@@ -214,7 +222,7 @@ def test_sensor_requests_one_run_per_change_once_the_folder_settles(built: Paths
     assert runs[0].run_key == f"raw-folder-{expected}"
     assert runs[0].tags["armtrace/trigger"] == "raw-folder"
     runs, skip, cursor = _tick(built, cursor)  # the same change never asks twice
-    assert runs == [] and skip == "no file under the raw or reference folder changed"
+    assert runs == [] and skip == "no raw, reference or corrections file changed"
 
 
 def test_sensor_waits_while_a_file_keeps_changing(built: Paths) -> None:

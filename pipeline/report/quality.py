@@ -1,4 +1,5 @@
-"""The data-quality section: what was quarantined and merged, with a few examples of each."""
+"""The data-quality section: what was quarantined and merged, with a few examples of each,
+and every analyst correction applied."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ class QualitySummary:
     merges_by_rule: pl.DataFrame  # rule, rows
     merge_examples: pl.DataFrame  # rule, dropped/kept record ids, files, lines
     file_problems: pl.DataFrame  # path, status, problem
+    corrections: pl.DataFrame  # analysts' corrections applied, one row per row changed
 
 
 def quality_summary(con: duckdb.DuckDBPyConnection) -> QualitySummary:
@@ -61,5 +63,10 @@ def quality_summary(con: duckdb.DuckDBPyConnection) -> QualitySummary:
             SELECT path, status, problem FROM source_files
             WHERE problem IS NOT NULL OR status NOT IN ('ok', 'not_read')
             ORDER BY path
+        """).pl(),
+        corrections=con.sql("""
+            SELECT corrections_file, entry, record_id, field, expected, value, reason,
+                   decided_by, decided_on, source_file, source_line
+            FROM corrections ORDER BY corrections_file, entry, row_number
         """).pl(),
     )

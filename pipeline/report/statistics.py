@@ -19,7 +19,7 @@ import polars as pl
 from pipeline.stages.discover import sha256_of
 from pipeline.stages.figures import FigureSettings
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 """Version of the published figures' interface (shared/spec/figures.md); bump on any change."""
 
 LIBRARIES = ("armtrace", "altair", "dagster", "duckdb", "polars", "pycountry",
@@ -43,7 +43,8 @@ def figure_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
 
 def input_fingerprint(con: duckdb.DuckDBPyConnection, reference_dir: Path) -> dict[str, Any]:
     """Each raw file's path (relative), SHA-256 and row counts, the reference files' hashes,
-    the build's row accounting, and one SHA-256 over all of it."""
+    the hashes of the corrections files applied (from the `corrections` table, so they are
+    the bytes the build read), the build's row accounting, and one SHA-256 over all of it."""
     files = con.sql("""
         SELECT f.path, f.sha256, f.size_bytes, f.status, coalesce(f.rows_read, 0) AS rows_in,
                (SELECT count(*) FROM quarantine AS q WHERE q.source_file = f.path) AS quarantined,
@@ -56,11 +57,18 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, reference_dir: Path) -> di
     """).pl()
     reference = [{"path": p.name, "sha256": sha256_of(p)}
                  for p in sorted(reference_dir.glob("*.csv"))]
+    corrections = figure_rows(con.sql("""
+        SELECT corrections_file AS path, min(corrections_sha256) AS sha256,
+               count(DISTINCT entry) AS corrections, count(*) AS rows_changed
+        FROM corrections GROUP BY corrections_file ORDER BY corrections_file
+    """).pl())
     totals = {column: int(files[column].sum())
               for column in ("rows_in", "items", "superseded", "merged", "quarantined")}
     listing = figure_rows(files)
-    digest = hashlib.sha256(json.dumps([listing, reference], sort_keys=True).encode()).hexdigest()
-    return {"sha256": digest, "files": listing, "reference_files": reference, **totals}
+    digest = hashlib.sha256(json.dumps([listing, reference, corrections],
+                                       sort_keys=True).encode()).hexdigest()
+    return {"sha256": digest, "files": listing, "reference_files": reference,
+            "correction_files": corrections, **totals}
 
 
 def statistics_document(

@@ -1,0 +1,260 @@
+"""Stage 2b: apply analysts' corrections to the parsed rows, before cleaning.
+
+Raw logs are evidence and are never edited. A correction lives in a versioned YAML file under
+the corrections folder (data/corrections/README.md gives the format): one record, one field,
+the new raw text, why and who decided. Its `expect` guard holds the raw text the correction
+assumes; when a log now holds something else, or no row has the record any more, or two
+corrections change the same cell, the build fails and lists every such problem instead of
+applying anything blindly. A corrected value is raw text: cleaning, validation and quarantine
+treat it like any other. The original cells (`cells`) are left as they were.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import polars as pl
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.columns import CANONICAL_NAMES
+from pipeline.tables import CORRECTIONS
+
+FILE_PATTERNS = ("*.yaml", "*.yml")
+WHAT_TO_DO = "review the log and update or delete the correction"
+
+Text = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1)]
+
+CORRECTION_SCHEMA = {
+    "corrections_file": pl.String, "corrections_sha256": pl.String, "entry": pl.Int64,
+    "corrections_line": pl.Int64, "record_id": pl.String, "only_file": pl.String,
+    "field": pl.String, "expected": pl.String, "value": pl.String, "reason": pl.String,
+    "decided_by": pl.String, "decided_on": pl.Date,
+}
+
+
+class CorrectionError(Exception):
+    """Corrections that cannot be read or applied; the message lists each problem."""
+
+
+class Correction(BaseModel):
+    """One entry of a corrections file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    record_id: Text
+    source_file: Text | None = None
+    field: Literal[CANONICAL_NAMES]  # type: ignore[valid-type]
+    expect: StrictStr | None
+    value: StrictStr | None
+    reason: Text
+    decided_by: Text
+    decided_on: dt.date
+
+    @field_validator("expect", "value")
+    @classmethod
+    def as_parsed_text(cls, text: str | None) -> str | None:
+        """Cell text as the reader gives it: trimmed, and an empty cell is null."""
+        return (text.strip() or None) if text is not None else None
+
+    @model_validator(mode="after")
+    def changes_something(self) -> Correction:
+        if self.expect == self.value:
+            raise ValueError("value is the same as expect: the correction changes nothing")
+        return self
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {where!r} (allowed: {', '.join(Correction.model_fields)})"
+    if error["type"] == "missing":
+        return f"missing key {where!r}"
+    if error["type"] == "string_type":
+        return (f"{where}: {error['msg']} (got {error['input']!r}); write the value in quotes, "
+                f"e.g. \"{error['input']}\"")
+    if error["type"] == "literal_error":
+        return (f"{where}: {error['input']!r} is not a column of the item-log contract "
+                f"({error['msg']})")
+    return f"{where + ': ' if where else ''}{error['msg']}"
+
+
+def _entry_nodes(document: yaml.Node | None) -> list[yaml.Node] | None:
+    """The YAML nodes of the entries under `corrections:`, or None when the shape is wrong."""
+    if not isinstance(document, yaml.MappingNode):
+        return None
+    keys = [key.value for key, _ in document.value]
+    if keys != ["corrections"] or not isinstance(document.value[0][1], yaml.SequenceNode):
+        return None
+    return document.value[0][1].value
+
+
+def _duplicate_keys(node: yaml.Node) -> list[str]:
+    """Keys given twice in one entry (PyYAML would silently keep the last)."""
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    keys = [key.value for key, _ in node.value]
+    return sorted({key for key in keys if keys.count(key) > 1})
+
+
+def read_corrections_file(path: Path, relative: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The entries of one corrections file as rows of CORRECTION_SCHEMA, and its problems."""
+    data = path.read_bytes()
+    try:
+        loader = yaml.SafeLoader(data.decode("utf-8"))
+        try:
+            document = loader.get_single_node()
+            content = loader.construct_document(document) if document is not None else None
+        finally:
+            loader.dispose()
+    except UnicodeDecodeError as error:
+        return [], [f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); "
+                    "save the file as UTF-8"]
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        return [], [f"{path}{where}: not valid YAML ({problem})"]
+    nodes = _entry_nodes(document)
+    if nodes is None:
+        return [], [f"{path}: expected a mapping with one key, `corrections:`, holding a list of "
+                    "corrections (see data/corrections/README.md)"]
+    digest = hashlib.sha256(data).hexdigest()
+    rows, problems = [], []
+    for entry, (node, raw) in enumerate(zip(nodes, content["corrections"], strict=True), 1):
+        where = f"{path}, entry {entry} (line {node.start_mark.line + 1})"
+        duplicates = _duplicate_keys(node)
+        if duplicates:
+            problems.append(f"{where}: key given twice: {', '.join(duplicates)}")
+            continue
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: expected keys {', '.join(Correction.model_fields)}, "
+                            f"got {raw!r}")
+            continue
+        try:
+            correction = Correction.model_validate(raw)
+        except ValidationError as error:
+            problems.extend(f"{where}: {_describe(e)}" for e in error.errors())
+            continue
+        rows.append({
+            "corrections_file": relative, "corrections_sha256": digest, "entry": entry,
+            "corrections_line": node.start_mark.line + 1, "record_id": correction.record_id,
+            "only_file": correction.source_file, "field": correction.field,
+            "expected": correction.expect, "value": correction.value,
+            "reason": correction.reason, "decided_by": correction.decided_by,
+            "decided_on": correction.decided_on,
+        })
+    return rows, problems
+
+
+def load_corrections(corrections_dir: Path) -> pl.DataFrame:
+    """Every correction in every YAML file under `corrections_dir` (none if it is absent),
+    in file-path then entry order. Raises CorrectionError listing every malformed entry."""
+    paths = sorted({p for pattern in FILE_PATTERNS for p in corrections_dir.rglob(pattern)
+                    if p.is_file()}) if corrections_dir.is_dir() else []
+    rows, problems = [], []
+    for path in paths:
+        found, wrong = read_corrections_file(path, path.relative_to(corrections_dir).as_posix())
+        rows.extend(found)
+        problems.extend(wrong)
+    if problems:
+        raise CorrectionError(_problem_list("cannot read", problems))
+    return pl.DataFrame(rows, schema=CORRECTION_SCHEMA)
+
+
+def _problem_list(what: str, problems: list[str]) -> str:
+    return (f"{what} the corrections ({len(problems)} problem{'s' if len(problems) > 1 else ''});"
+            " nothing was applied:\n" + "\n".join(f"    - {p}" for p in problems))
+
+
+def _cell(text: str | None) -> str:
+    return "an empty cell" if text is None else repr(text)
+
+
+def _entry(row: dict[str, Any], corrections_dir: Path) -> str:
+    return (f"{corrections_dir / row['corrections_file']}, entry {row['entry']} "
+            f"(line {row['corrections_line']})")
+
+
+def _row(row: dict[str, Any]) -> str:
+    sheet = f", sheet {row['source_sheet']}" if row["source_sheet"] else ""
+    return f"{row['source_file']}{sheet}, line {row['source_line']}"
+
+
+def match_corrections(parsed: pl.DataFrame, corrections: pl.DataFrame) -> pl.DataFrame:
+    """One row per (correction, parsed row it targets) with the cell's current text as `found`.
+
+    Needs `parsed` columns row_number, record_id, source_file, source_sheet, source_line and
+    the canonical columns; `corrections` as load_corrections gives it.
+    """
+    rows = parsed.select("row_number", "record_id", "source_file", "source_sheet", "source_line")
+    matches = corrections.join(rows, on="record_id", how="inner").filter(
+        pl.col("only_file").is_null() | (pl.col("only_file") == pl.col("source_file")))
+    cells = parsed.filter(pl.col("row_number").is_in(matches["row_number"].implode())).unpivot(
+        index="row_number", on=list(CANONICAL_NAMES), variable_name="field", value_name="found")
+    return matches.join(cells, on=["row_number", "field"], how="left").sort(
+        "corrections_file", "entry", "row_number")
+
+
+def correction_problems(corrections: pl.DataFrame, matches: pl.DataFrame,
+                        parsed: pl.DataFrame, corrections_dir: Path) -> list[str]:
+    """Corrections that match no row, whose guard fails, or that change a cell another
+    correction changes too."""
+    problems: list[tuple[str, int, str]] = []  # file, entry, message: listed in file order
+    unmatched = corrections.join(matches, on=["corrections_file", "entry"], how="anti")
+    for row in unmatched.iter_rows(named=True):
+        limit = f" in {row['only_file']}" if row["only_file"] else ""
+        elsewhere = parsed.filter(pl.col("record_id") == row["record_id"])["source_file"]
+        found_in = (f" (it is in {', '.join(elsewhere.unique(maintain_order=True))})"
+                    if elsewhere.len() else "")
+        problems.append((row["corrections_file"], row["entry"],
+            f"{_entry(row, corrections_dir)}: no row has record_id {row['record_id']!r}{limit}"
+            f"{found_in}; the record may have been renamed or removed: {WHAT_TO_DO}"))
+    changed = matches.filter(~pl.col("expected").eq_missing(pl.col("found")))
+    for row in changed.iter_rows(named=True):
+        problems.append((row["corrections_file"], row["entry"],
+            f"{_entry(row, corrections_dir)}: record_id {row['record_id']!r}, field "
+            f"{row['field']}: the correction expects {_cell(row['expected'])} but "
+            f"{_row(row)} now holds {_cell(row['found'])}; the log changed after the "
+            f"correction was written: {WHAT_TO_DO}"))
+    clashes = matches.filter(pl.len().over("row_number", "field") > 1)
+    for (_, field), group in clashes.group_by("row_number", "field", maintain_order=True):
+        entries = " and ".join(_entry(row, corrections_dir) for row in group.iter_rows(named=True))
+        first = group.row(0, named=True)
+        problems.append((first["corrections_file"], first["entry"],
+            f"{entries} all change field {field} of record_id {first['record_id']!r} at "
+            f"{_row(first)}: keep one of them"))
+    return [message for *_, message in sorted(problems)]
+
+
+def apply_corrections(
+    parsed: pl.DataFrame, corrections: pl.DataFrame, corrections_dir: Path
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The parsed rows with every correction applied, and the audit (the `corrections` table).
+
+    Raises CorrectionError, listing every problem, when any correction cannot be applied as
+    written; then nothing is applied.
+    """
+    matches = match_corrections(parsed, corrections)
+    problems = correction_problems(corrections, matches, parsed, corrections_dir)
+    if problems:
+        raise CorrectionError(_problem_list("cannot apply", problems))
+    corrected = parsed
+    for (field,), changes in matches.partition_by("field", as_dict=True).items():
+        targeted = pl.col("row_number").is_in(changes["row_number"].implode())
+        new_text = pl.col("row_number").replace_strict(
+            changes["row_number"], changes["value"], default=None, return_dtype=pl.String)
+        corrected = corrected.with_columns(
+            pl.when(targeted).then(new_text).otherwise(pl.col(field)).alias(field))
+    return corrected, CORRECTIONS.select(matches)
