@@ -49,7 +49,7 @@ from pipeline.stages.publish import (
 from pipeline.stages.read import read_item_logs
 from pipeline.stages.resolve import resolve_records
 from pipeline.stages.transfers import normalise_transfers, transfer_frames
-from pipeline.tables import BUILD_MANIFEST, FIGURE_SETTINGS, FIGURES
+from pipeline.tables import BUILD_MANIFEST, DIVERSION_ISSUES, FIGURE_SETTINGS, FIGURES
 
 
 def preview(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
@@ -257,6 +257,7 @@ def figures(
         comment_table(con, "figure_settings", *FIGURE_SETTINGS)
         for figure, (comment, columns) in FIGURES.items():
             comment_table(con, f"fig_{figure}", comment, columns)
+        comment_table(con, "diversion_issues", *DIVERSION_ISSUES)
         rows = {f"fig_{figure}_rows": con.sql(f"SELECT count(*) FROM fig_{figure}").fetchall()[0][0]
                 for figure in FIGURE_IDS}
         summary = con.sql("SELECT * FROM fig_documentation_summary").pl()

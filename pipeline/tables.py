@@ -323,6 +323,21 @@ FIGURES: dict[str, tuple[str, dict[str, str]]] = {
          **_share_columns("since_2010_eu_",
                           "since_2010_eu_units / since-2010 units of known origin")},
     ),
+    "diversion_chains": (
+        "Recovered items matched to a documented transfer (by model and lot, or by serial "
+        "where the transfer lists serials): one row per item; ambiguous matches and items "
+        "documented before the shipment are in diversion_issues instead.",
+        {"record_id": "items.record_id of the recovered item.",
+         "model": "Model of the item (canonical designation when known).",
+         "lot_number": "Lot number as the transfer record writes it.",
+         "transfer_id": "The transfer the item matched.",
+         "exporter": "Present-day exporting state.", "importer": "Present-day importing state.",
+         "end_user": "End user named in the end-user certificate.",
+         "shipped_on": "Date of shipment.", "documented_on": "Date the item was documented.",
+         "documented_in": "Present-day country where the item was documented.",
+         "days_to_recovery": "documented_on - shipped_on, in days.",
+         "retransfer_clause": "yes when the end-user certificate forbids retransfer, else no."},
+    ),
 }
 
 FIGURE_SETTINGS = (

@@ -15,11 +15,12 @@ import duckdb
 import polars as pl
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "figures"
-SQL_FILES = ("facts.sql", "shares.sql", "figures.sql")
+SQL_FILES = ("facts.sql", "shares.sql", "figures.sql", "diversion.sql")
 
 FIGURE_IDS = (
     "documentation_summary", "weapons_by_origin", "ammunition_by_origin", "calibre_family",
     "manufacture_period", "manufacture_year", "eu_share", "anti_armour_recent",
+    "diversion_chains",
 )
 DEFAULT_RECENT_FROM = 2014
 DEFAULT_PERIOD_EDGES = (1960, 1990, 2010, 2014)
