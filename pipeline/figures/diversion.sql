@@ -19,10 +19,9 @@ by_lot AS (
     SELECT i.record_id, t.transfer_id, 'lot' AS matched_by, t.shipped_on, t.row_number
     FROM items AS i JOIN transfers AS t
       ON i.model_key = t.model_key AND i.lot_key = t.lot_key
-    WHERE t.serial_key IS NULL
-      AND NOT EXISTS (SELECT 1 FROM serial_listed AS s
-                      WHERE s.transfer_id = t.transfer_id AND s.model_key = t.model_key
-                        AND s.lot_key = t.lot_key)
+    WHERE NOT EXISTS (SELECT 1 FROM serial_listed AS s
+                     WHERE s.transfer_id = t.transfer_id AND s.model_key = t.model_key
+                       AND s.lot_key = t.lot_key)
 )
 SELECT c.record_id, c.transfer_id, c.matched_by, c.shipped_on, c.row_number AS transfer_row,
        i.documented_on, i.documented_on < c.shipped_on AS before_shipment
