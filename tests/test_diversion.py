@@ -304,3 +304,12 @@ def test_sample_missile_captured_59_days_after_export(sample_build: tuple[Path, 
     assert _lot(serials[0][0]) in {_lot(s) for s in listed}
     html = (sample_build[1] / "index.html").read_text()
     assert "on 8 February 2016, 59 days later" in html
+
+
+def test_input_fingerprint_accounts_for_every_row_of_every_file(built: tuple[Path, Path]) -> None:
+    files = json.loads((built[1] / "statistics.json").read_text())["input"]["files"]
+    transfer_files = [f for f in files if f["path"].startswith("transfers/")]
+    assert [f["transfers"] for f in transfer_files] == [0, len(TRANSFERS_OK)]
+    for f in files:
+        assert f["rows_in"] == (f["items"] + f["superseded"] + f["merged"] + f["quarantined"]
+                                + f["transfers"]), f["path"]

@@ -119,7 +119,8 @@ def render_index(
     diversion_issues: pl.DataFrame | None = None,
 ) -> str:
     files = pl.DataFrame(statistics["input"]["files"]).select(
-        "path", "status", "rows_in", "items", "superseded", "merged", "quarantined", "sha256")
+        "path", "status", "rows_in", "items", "superseded", "merged", "quarantined", "transfers",
+        "sha256")
     context = {
         "title": TITLE + (" (synthetic sample)" if statistics["synthetic"] else ""),
         "stats": statistics,
