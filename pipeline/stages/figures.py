@@ -1,7 +1,8 @@
-"""Stage 6: the published figures, computed in DuckDB SQL from `items`.
+"""Stage 6: the published figures, computed in DuckDB SQL from `items` (and `transfers`).
 
 The SQL lives in pipeline/figures/*.sql: facts.sql turns items into one long table of facts,
-shares.sql computes every share with its interval, figures.sql shapes the contract's tables.
+shares.sql computes every share with its interval, figures.sql shapes the contract's tables,
+diversion.sql matches items to documented transfers (diversion_chains, diversion_issues).
 This module only supplies the settings and runs the files in order.
 """
 
