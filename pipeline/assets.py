@@ -1,7 +1,8 @@
 """The asset graph: one asset per stage output, grouped by stage.
 
-ingest: raw_files -> parsed_rows, file_reads
-clean: corrected_rows, corrections_applied (analysts' corrections) -> normalised_rows
+ingest: raw_files -> parsed_rows, file_reads; transfer_rows, transfer_reads
+clean: corrected_rows, corrections_applied (analysts' corrections) -> normalised_rows;
+       normalised_transfers
 resolve: resolved_rows
 publish: curated_tables (into the work database)
 figures: figures (fig_<id> tables in the work database)
@@ -22,6 +23,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from pipeline.columns import TRANSFERS
 from pipeline.fingerprint import MANIFEST_FILE, current_manifest, next_future_date
 from pipeline.reference import Reference
 from pipeline.report.build import build_reports
@@ -49,7 +51,8 @@ from pipeline.stages.publish import (
 from pipeline.stages.read import read_item_logs
 from pipeline.stages.reconcile import describe_failures, failures, reconciliation
 from pipeline.stages.resolve import resolve_records
-from pipeline.tables import BUILD_MANIFEST, CORRECTIONS, FIGURE_SETTINGS, FIGURES
+from pipeline.stages.transfers import normalise_transfers, transfer_frames
+from pipeline.tables import BUILD_MANIFEST, CORRECTIONS, DIVERSION_ISSUES, FIGURE_SETTINGS, FIGURES
 
 
 def preview(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
@@ -135,6 +138,27 @@ def apply_analyst_corrections(
     return rows, applied
 
 
+@dg.multi_asset(
+    group_name="ingest",
+    outs={
+        "transfer_rows": dg.AssetOut(
+            description="Every row of every transfer record as text under canonical column "
+                        "names, with file, sheet, line and original cells.", kinds={"polars"}),
+        "transfer_reads": dg.AssetOut(
+            description="How each transfer record file was read.", kinds={"polars"}),
+    },
+)
+def read_transfers(
+    context: dg.AssetExecutionContext, folders: ArmtraceFolders, raw_files: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rows, reads = read_item_logs(folders.paths.raw_dir, raw_files, TRANSFERS)
+    context.add_output_metadata({"rows_in": rows.height, "files_read": reads.height},
+                                output_name="transfer_rows")
+    context.add_output_metadata({"by_status": dg.MetadataValue.json(counts(reads, "status"))},
+                                output_name="transfer_reads")
+    return rows, reads
+
+
 class CleanConfig(dg.Config):
     today: str | None = None
     """ISO date after which a documentation date counts as in the future (default: today, UTC)."""
@@ -156,6 +180,25 @@ def normalised_rows(
     context.add_output_metadata({
         "rows_in": corrected_rows.height,
         "rows_with_problems": frame.filter(pl.col("reasons").list.len() > 0).height,
+        "problems_by_reason": dg.MetadataValue.json(counts(reasons, "reasons")),
+    })
+    return frame
+
+
+@dg.asset(group_name="clean", kinds={"polars"})
+def normalised_transfers(
+    context: dg.AssetExecutionContext, folders: ArmtraceFolders, transfer_rows: pl.DataFrame,
+    parsed_rows: pl.DataFrame,
+) -> pl.DataFrame:
+    """Transfer rows with normalised values and the rules each one breaks. Dates after the
+    item logs' cut-off (`today` of normalised_rows) are future dates here too."""
+    clean = context.run.run_config.get("ops", {}).get("normalised_rows", {}).get("config", {})
+    reference = Reference.load(folders.paths.reference_dir)
+    frame = normalise_transfers(transfer_rows, reference, cut_off_date(clean.get("today")),
+                                first_row_number=parsed_rows.height)
+    reasons = frame.select(pl.col("reasons").explode().drop_nulls())
+    context.add_output_metadata({
+        "rows_in": frame.height,
         "problems_by_reason": dg.MetadataValue.json(counts(reasons, "reasons")),
     })
     return frame
@@ -193,26 +236,29 @@ def every_row_accounted_for(resolved_rows: pl.DataFrame) -> dg.AssetCheckResult:
 def curated_tables(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, duckdb: DuckDBResource,
     resolved_rows: pl.DataFrame, raw_files: pl.DataFrame, file_reads: pl.DataFrame,
-    corrections_applied: pl.DataFrame,
+    corrections_applied: pl.DataFrame, normalised_transfers: pl.DataFrame,
+    transfer_reads: pl.DataFrame,
 ) -> dg.MaterializeResult:
-    """items, quarantine, record_versions, dedup_decisions, source_files, corrections and the
-    reference tables, written into a fresh work database with a COMMENT on every table and
-    column."""
+    """items, quarantine, record_versions, dedup_decisions, source_files, corrections, transfers
+    and the reference tables, written into a fresh work database with a COMMENT on every table
+    and column."""
     paths = folders.paths
     paths.work_dir.mkdir(parents=True, exist_ok=True)
     for leftover in (paths.work_database, paths.work_database.with_name(
             paths.work_database.name + ".wal")):  # a killed build may leave both behind
         leftover.unlink(missing_ok=True)
-    source_files = raw_files.join(file_reads, on="path", how="left").with_columns(
+    reads = pl.concat([file_reads, transfer_reads])
+    source_files = raw_files.join(reads, on="path", how="left").with_columns(
         status=pl.coalesce(
             pl.col("status"),
-            pl.when(pl.col("dataset") != "items").then(pl.lit("not_read"))
+            pl.when(pl.col("dataset") == "other").then(pl.lit("not_read"))
             .when(pl.col("format") == "unsupported").then(pl.lit("unsupported"))
             .otherwise(pl.lit("not_read")),
         )
     )
     frames = {**curated_frames(resolved_rows, source_files),
               CORRECTIONS.name: corrections_applied}
+    frames.update(transfer_frames(normalised_transfers, frames["quarantine"]))
     with duckdb.get_connection() as con:
         write_curated_tables(con, frames)
         write_reference_tables(con, Reference.load(paths.reference_dir))
@@ -247,6 +293,7 @@ def figures(
         comment_table(con, "figure_settings", *FIGURE_SETTINGS)
         for figure, (comment, columns) in FIGURES.items():
             comment_table(con, f"fig_{figure}", comment, columns)
+        comment_table(con, "diversion_issues", *DIVERSION_ISSUES)
         rows = {f"fig_{figure}_rows": con.sql(f"SELECT count(*) FROM fig_{figure}").fetchall()[0][0]
                 for figure in FIGURE_IDS}
         summary = con.sql("SELECT * FROM fig_documentation_summary").pl()
@@ -317,5 +364,5 @@ def published(
 
 
 ASSETS = [raw_files, read_logs, apply_analyst_corrections, normalised_rows, resolved_rows,
-          curated_tables, figures, report, published]
+          curated_tables, figures, report, published, read_transfers, normalised_transfers]
 ASSET_CHECKS = [every_row_accounted_for, reconciliation_check]

@@ -30,7 +30,7 @@ STAGE_OF_STEP = {
     "raw_files": "discover", "read_logs": "read", "apply_analyst_corrections": "correct",
     "normalised_rows": "clean",
     "resolved_rows": "resolve", "curated_tables": "write", "figures": "figures", "report": "report",
-    "published": "publish",
+    "published": "publish", "read_transfers": "read", "normalised_transfers": "clean",
 }
 EXIT_BUSY = 75  # sysexits EX_TEMPFAIL: another build holds the lock; try again later
 SHOWN_REASONS = 5
@@ -125,6 +125,7 @@ UNION ALL SELECT 'items', count(*) FROM items
 UNION ALL SELECT 'superseded versions', count(*) FROM record_versions
 UNION ALL SELECT 'merged', count(*) FROM dedup_decisions
 UNION ALL SELECT 'quarantined', count(*) FROM quarantine
+UNION ALL SELECT 'transfer records', count(*) FROM transfers
 """
 
 BREAKDOWN_SQL = """

@@ -113,13 +113,65 @@ RECORD_VERSIONS = Table(
 
 QUARANTINE = Table(
     "quarantine",
-    "Input rows that break the item-log contract, with every reason. A file that could not be "
-    "read at all is one row with source_line NULL.",
+    "Input rows that break the item-log contract (or, dataset transfers, the transfer-record "
+    "contract), with every reason. A file that could not be read at all is one row with "
+    "source_line NULL.",
     (*PROVENANCE,
-     Column("record_id", "record_id as written, if any."),
+     Column("record_id", "record_id as written, if any (transfer_id for transfer rows)."),
      Column("reasons", "Codes of every rule the row breaks (e.g. unparseable_date)."),
      Column("problems", "One message per broken rule: the column, the value, what to do."),
-     Column("cells", "The original cells as a JSON object keyed by the file's own headers.")),
+     Column("cells", "The original cells as a JSON object keyed by the file's own headers."),
+     Column("dataset", "items (an item-log row) or transfers (a transfer-record row).",
+            pl.lit("items"))),
+)
+
+TRANSFERS = Table(
+    "transfers",
+    "Documented legal transfers (export licences, end-user certificates, delivery "
+    "verification) from data/raw/transfers/: one row per transfer row read, after cleaning "
+    "(quarantined rows are in quarantine with dataset = 'transfers'). A transfer that lists "
+    "serial numbers has one row per serial.",
+    (*PROVENANCE,
+     Column("transfer_id", "Id of the transfer (licence or certificate) as written; rows of "
+                           "one transfer share it."),
+     Column("exporter", "Present-day exporting state (display name).", pl.col("exporter_name")),
+     Column("exporter_code", "ISO alpha-3 code of exporter."),
+     Column("exporter_recorded", "exporter exactly as written.", pl.col("exporter")),
+     Column("importer", "Present-day importing state (display name).", pl.col("importer_name")),
+     Column("importer_code", "ISO alpha-3 code of importer."),
+     Column("importer_recorded", "importer exactly as written.", pl.col("importer")),
+     Column("end_user", "End user named in the end-user certificate, as written."),
+     Column("shipped_on", "Date of shipment.", pl.col("shipped_on_parsed").dt.date()),
+     Column("model", "Model designation as written."),
+     Column("model_designation", "Canonical designation from ref_models, NULL if not listed."),
+     Column("model_key", "Normalised model, compared with items.model_key."),
+     Column("lot_number", "Lot number as written."),
+     Column("lot_key", "Normalised lot number, compared with items.lot_key."),
+     Column("serial_number", "Serial number as written, when the transfer lists serials."),
+     Column("serial_key", "Normalised serial number, compared with items.serial_key."),
+     Column("quantity", "Units in this row.", pl.col("quantity_value")),
+     Column("retransfer_clause", "True when the end-user certificate forbids retransfer "
+                                 "(written yes).", pl.col("retransfer_value")),
+     Column("retransfer_recorded", "retransfer_clause exactly as written.",
+            pl.col("retransfer_clause")),
+     Column("notes", "Free-text notes as written."),
+     Column("extra", "Columns the contract does not name, as a JSON object keyed by header.")),
+)
+
+DIVERSION_ISSUES = (
+    "Items that match a documented transfer by model and lot or serial but are not published "
+    "as a diversion chain: ambiguous (they match more than one transfer) or documented before "
+    "the shipment (so they cannot have come from it).",
+    {"record_id": "items.record_id of the item.",
+     "model": "Model of the item (canonical designation when known).",
+     "lot_number": "Lot number of the item as written.",
+     "serial_number": "Serial number of the item as written.",
+     "documented_on": "Date the item was documented.",
+     "documented_in": "Present-day country where the item was documented.",
+     "issue": "ambiguous or documented_before_shipment.",
+     "matched_by": "serial or lot: how the item matched.",
+     "transfer_ids": "The transfers the item matched, comma-separated.",
+     "shipped_on": "Shipment date of the (earliest) transfer matched."},
 )
 
 DEDUP_DECISIONS = Table(
@@ -147,12 +199,12 @@ SOURCE_FILES = Table(
      Column("sha256", "SHA-256 of the file's bytes."),
      Column("encoding", "Text encoding detected (utf-8, utf-8-sig, windows-1252)."),
      Column("delimiter", "Delimiter detected."),
-     Column("sheets_read", "XLSX sheets read as item logs."),
+     Column("sheets_read", "XLSX sheets read as item logs or transfer records."),
      Column("sheets_skipped", "XLSX sheets skipped, with the reason."),
      Column("rows_read", "Rows read (an unreadable file counts as one quarantined row)."),
      Column("blank_rows", "Empty lines or sheet rows skipped."),
-     Column("status", "ok, missing_columns, unreadable, unsupported, or not_read (not an "
-                      "item log)."),
+     Column("status", "ok, missing_columns, unreadable, unsupported, or not_read (neither "
+                      "an item log nor a transfer record)."),
      Column("problem", "What was wrong with the file, and what to do.")),
 )
 
@@ -177,7 +229,7 @@ CORRECTIONS = Table(
 )
 
 CURATED_TABLES = (ITEMS, RECORD_VERSIONS, QUARANTINE, DEDUP_DECISIONS, SOURCE_FILES,
-                  CORRECTIONS)
+                  CORRECTIONS, TRANSFERS)
 
 REFERENCE_COMMENTS: dict[str, str] = {
     "ref_countries": "Every state a log may name: ISO 3166 from pycountry plus the historic "
@@ -291,6 +343,21 @@ FIGURES: dict[str, tuple[str, dict[str, str]]] = {
          "since_2010_eu_units": "Of those, units made in the EU.",
          **_share_columns("since_2010_eu_",
                           "since_2010_eu_units / since-2010 units of known origin")},
+    ),
+    "diversion_chains": (
+        "Recovered items matched to a documented transfer (by model and lot, or by serial "
+        "where the transfer lists serials): one row per item; ambiguous matches and items "
+        "documented before the shipment are in diversion_issues instead.",
+        {"record_id": "items.record_id of the recovered item.",
+         "model": "Model of the item (canonical designation when known).",
+         "lot_number": "Lot number as the transfer record writes it.",
+         "transfer_id": "The transfer the item matched.",
+         "exporter": "Present-day exporting state.", "importer": "Present-day importing state.",
+         "end_user": "End user named in the end-user certificate.",
+         "shipped_on": "Date of shipment.", "documented_on": "Date the item was documented.",
+         "documented_in": "Present-day country where the item was documented.",
+         "days_to_recovery": "documented_on - shipped_on, in days.",
+         "retransfer_clause": "yes when the end-user certificate forbids retransfer, else no."},
     ),
 }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.report.charts import build_charts, render
+from pipeline.report.diversion import chain_rows, diversion_issues, transfer_stories
 from pipeline.report.html import render_index
 from pipeline.report.quality import quality_summary
 from pipeline.report.statistics import (
@@ -41,6 +42,7 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, raw_dir: Path,
         (out_dir / "charts" / f"{figure}.svg").write_text(svg, encoding="utf-8")
         (out_dir / "charts" / f"{figure}.png").write_bytes(png)
         svgs[figure] = svg
-    html = render_index(statistics, figures, svgs, quality_summary(con))
+    html = render_index(statistics, figures, svgs, quality_summary(con),
+                        transfer_stories(chain_rows(con)), diversion_issues(con))
     (out_dir / "index.html").write_text(html, encoding="utf-8")
     return {"tables": len(figures), "charts": len(svgs)}

@@ -32,6 +32,24 @@ def _all_countries(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(pl.col("documented_in") == "All")
 
 
+def _days_to_recovery(chains: pl.DataFrame) -> alt.LayerChart:
+    """One bar per recovered item: days from shipment to recovery, coloured by transfer."""
+    data = chains.select(
+        "transfer_id", "days_to_recovery",
+        chain=pl.format("{} ({} lot {})", "record_id", "model", "lot_number"),
+    )
+    y = alt.Y("chain:N", sort=data["chain"].to_list(), title=None)
+    bars = alt.Chart(data).mark_bar().encode(
+        x=alt.X("days_to_recovery:Q", title="days from shipment to recovery"), y=y,
+        color=alt.Color("transfer_id:N", title="transfer"),
+        tooltip=["chain", "transfer_id", "days_to_recovery"],
+    )
+    labels = alt.Chart(data).mark_text(align="left", dx=3).encode(
+        x="days_to_recovery:Q", y=y, text="days_to_recovery:Q")
+    return alt.layer(bars, labels).properties(
+        width=WIDTH, title="Diversion chains: days from shipment to recovery")
+
+
 def build_charts(figures: dict[str, pl.DataFrame]) -> dict[str, alt.TopLevelMixin]:
     """One chart per charted figure, keyed by figure id."""
     weapons = _all_countries(figures["weapons_by_origin"])
@@ -70,6 +88,7 @@ def build_charts(figures: dict[str, pl.DataFrame]) -> dict[str, alt.TopLevelMixi
         ).properties(width=WIDTH * 2, height=120).facet(
             row=alt.Row("item_kind:N", title=None, sort="descending")
         ).resolve_scale(y="independent").properties(title="Year of manufacture"),
+        "diversion_chains": _days_to_recovery(figures["diversion_chains"]),
     }
 
 

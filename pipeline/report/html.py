@@ -13,9 +13,13 @@ import jinja2
 import polars as pl
 from markupsafe import Markup
 
+from pipeline.report.diversion import TransferStory
 from pipeline.report.quality import EXAMPLES_PER_GROUP, QualitySummary
 
 TITLE = "Weapons and ammunition documented: published figures"
+CAPTIONS = {"diversion_chains": "Bars: days from shipment to recovery, one per recovered item; "
+                                "colour: transfer."}
+SHARE_CAPTION = "Bars: share; lines: 95% interval."
 _environment = jinja2.Environment(
     loader=jinja2.PackageLoader("pipeline.report", "templates"),
     autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -111,15 +115,22 @@ def headlines(figures: dict[str, pl.DataFrame]) -> list[Headline]:
 
 def render_index(
     statistics: dict[str, Any], figures: dict[str, pl.DataFrame], charts: dict[str, str],
-    quality: QualitySummary,
+    quality: QualitySummary, diversion: list[TransferStory] | None = None,
+    diversion_issues: pl.DataFrame | None = None,
 ) -> str:
     files = pl.DataFrame(statistics["input"]["files"]).select(
-        "path", "status", "rows_in", "items", "superseded", "merged", "quarantined", "sha256")
+        "path", "status", "rows_in", "items", "superseded", "merged", "quarantined", "transfers",
+        "sha256")
     context = {
         "title": TITLE + (" (synthetic sample)" if statistics["synthetic"] else ""),
         "stats": statistics,
         "headlines": headlines(figures),
-        "charts": [{"id": figure, "svg": Markup(svg)} for figure, svg in charts.items()],
+        "charts": [{"id": figure, "svg": Markup(svg),
+                    "caption": CAPTIONS.get(figure, SHARE_CAPTION)}
+                   for figure, svg in charts.items()],
+        "diversion": diversion or [],
+        "diversion_issues": table(diversion_issues if diversion_issues is not None
+                                  else pl.DataFrame()),
         "tables": [{"id": figure, **table(frame)} for figure, frame in figures.items()],
         "quality": {name: table(frame) for name, frame in asdict(quality).items()},
         "examples": EXAMPLES_PER_GROUP,

@@ -31,6 +31,7 @@ def quality_summary(con: duckdb.DuckDBPyConnection) -> QualitySummary:
             UNION ALL SELECT 'superseded versions', count(*) FROM record_versions
             UNION ALL SELECT 'merged', count(*) FROM dedup_decisions
             UNION ALL SELECT 'quarantined', count(*) FROM quarantine
+            UNION ALL SELECT 'transfer records', count(*) FROM transfers
         """).pl(),
         quarantine_by_reason=con.sql("""
             SELECT reason, count(*) AS rows

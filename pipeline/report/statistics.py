@@ -52,7 +52,8 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, reference_dir: Path) -> di
                    AS merged,
                (SELECT count(*) FROM record_versions AS v WHERE v.source_file = f.path)
                    AS superseded,
-               (SELECT count(*) FROM items AS i WHERE i.source_file = f.path) AS items
+               (SELECT count(*) FROM items AS i WHERE i.source_file = f.path) AS items,
+               (SELECT count(*) FROM transfers AS t WHERE t.source_file = f.path) AS transfers
         FROM source_files AS f ORDER BY f.path
     """).pl()
     reference = [{"path": p.name, "sha256": sha256_of(p)}
@@ -63,7 +64,8 @@ def input_fingerprint(con: duckdb.DuckDBPyConnection, reference_dir: Path) -> di
         FROM corrections GROUP BY corrections_file ORDER BY corrections_file
     """).pl())
     totals = {column: int(files[column].sum())
-              for column in ("rows_in", "items", "superseded", "merged", "quarantined")}
+              for column in ("rows_in", "items", "superseded", "merged", "quarantined",
+                             "transfers")}
     listing = figure_rows(files)
     digest = hashlib.sha256(json.dumps([listing, reference, corrections],
                                        sort_keys=True).encode()).hexdigest()

@@ -1,7 +1,8 @@
-"""Stage 6: the published figures, computed in DuckDB SQL from `items`.
+"""Stage 6: the published figures, computed in DuckDB SQL from `items` (and `transfers`).
 
 The SQL lives in pipeline/figures/*.sql: facts.sql turns items into one long table of facts,
-shares.sql computes every share with its interval, figures.sql shapes the contract's tables.
+shares.sql computes every share with its interval, figures.sql shapes the contract's tables,
+diversion.sql matches items to documented transfers (diversion_chains, diversion_issues).
 This module only supplies the settings and runs the files in order.
 """
 
@@ -15,11 +16,12 @@ import duckdb
 import polars as pl
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "figures"
-SQL_FILES = ("facts.sql", "shares.sql", "figures.sql")
+SQL_FILES = ("facts.sql", "shares.sql", "figures.sql", "diversion.sql")
 
 FIGURE_IDS = (
     "documentation_summary", "weapons_by_origin", "ammunition_by_origin", "calibre_family",
     "manufacture_period", "manufacture_year", "eu_share", "anti_armour_recent",
+    "diversion_chains",
 )
 DEFAULT_RECENT_FROM = 2014
 DEFAULT_PERIOD_EDGES = (1960, 1990, 2010, 2014)

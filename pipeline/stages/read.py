@@ -16,20 +16,27 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.columns import CANONICAL_NAMES, REQUIRED_NAMES, canonical_column
+from pipeline.columns import ITEMS, Contract
 
 DELIMITERS = (",", ";", "\t", "|")
 MIN_HEADER_MATCHES = 2  # a first row naming at least two contract columns is a header
 UTF8_BOM = b"\xef\xbb\xbf"
 
 PROVENANCE_SCHEMA = {"source_file": pl.String, "source_sheet": pl.String, "source_line": pl.Int64}
-PARSED_SCHEMA = {
-    **PROVENANCE_SCHEMA,
-    **dict.fromkeys(CANONICAL_NAMES, pl.String),
-    "extra": pl.String,
-    "cells": pl.String,
-    "read_problem": pl.String,
-}
+
+
+def parsed_schema(contract: Contract) -> dict[str, pl.DataType]:
+    """Columns of the read stage's rows for one dataset's contract."""
+    return {
+        **PROVENANCE_SCHEMA,
+        **dict.fromkeys(contract.names, pl.String),
+        "extra": pl.String,
+        "cells": pl.String,
+        "read_problem": pl.String,
+    }
+
+
+PARSED_SCHEMA = parsed_schema(ITEMS)
 
 
 class UnreadableFile(Exception):
@@ -70,21 +77,21 @@ def decode(data: bytes) -> tuple[str, str]:
         ) from None
 
 
-def _header_matches(cells: list[str]) -> int:
-    return len({canonical_column(c) for c in cells} - {None})
+def _header_matches(cells: list[str], contract: Contract) -> int:
+    return len({contract.canonical(c) for c in cells} - {None})
 
 
-def detect_delimiter(header_line: str) -> str:
+def detect_delimiter(header_line: str, contract: Contract = ITEMS) -> str:
     """The delimiter under which the header names the most contract columns."""
     def score(delimiter: str) -> tuple[int, int]:
         cells = next(csv.reader([header_line], delimiter=delimiter), [])
-        return _header_matches(cells), len(cells)
+        return _header_matches(cells, contract), len(cells)
 
     best = max(DELIMITERS, key=score)  # max() keeps the first of equals: , ; tab | in order
     if score(best)[0] < MIN_HEADER_MATCHES:
         raise UnreadableFile(
             f"no recognisable header in line 1 ({header_line[:80]!r}): the first line must name "
-            "the columns, e.g. record_id, documented_on, documented_in, site, category"
+            f"the columns, e.g. {', '.join(contract.required[:5])}"
         )
     return best
 
@@ -128,23 +135,23 @@ def _split_with_csv(text: str, delimiter: str) -> tuple[pl.DataFrame, pl.Series,
     return table, pl.Series("line", lines), problems
 
 
-def read_delimited(path: Path) -> FileOutcome:
+def read_delimited(path: Path, contract: Contract = ITEMS) -> FileOutcome:
     text, encoding = decode(path.read_bytes())
     first_line = text.split("\n", 1)[0].rstrip("\r")
-    delimiter = detect_delimiter(first_line)
+    delimiter = detect_delimiter(first_line, contract)
     problems: list[str | None] | None = None
     try:
         table, lines = _split_with_polars(text, delimiter)
     except pl.exceptions.ComputeError:
         table, lines, problems = _split_with_csv(text, delimiter)
-    outcome = _rows_from_table(table, lines, problems)
+    outcome = _rows_from_table(table, lines, problems, contract)
     outcome.encoding, outcome.delimiter = encoding, delimiter
     return outcome
 
 
 # --- spreadsheets ----------------------------------------------------------------------------
 
-def read_xlsx(path: Path) -> FileOutcome:
+def read_xlsx(path: Path, contract: Contract = ITEMS) -> FileOutcome:
     try:
         sheets = pl.read_excel(
             path, sheet_id=0, engine="calamine", has_header=False, raise_if_empty=False,
@@ -156,11 +163,12 @@ def read_xlsx(path: Path) -> FileOutcome:
     names_read: list[str] = []
     skipped: list[str] = []
     for name, table in sheets.items():
-        if table.height == 0 or _header_matches([c or "" for c in table.row(0)]) < 2:
+        if table.height == 0 or _header_matches([c or "" for c in table.row(0)],
+                                                 contract) < MIN_HEADER_MATCHES:
             skipped.append(f"{name} (first row is not a header)")
             continue
         lines = pl.Series("line", range(1, table.height + 1))
-        outcome = _rows_from_table(table, lines, None)
+        outcome = _rows_from_table(table, lines, None, contract)
         outcome.rows = outcome.rows.with_columns(source_sheet=pl.lit(name))
         read.append(outcome)
         names_read.append(name)
@@ -189,7 +197,8 @@ def _unique_headers(header: list[str | None]) -> list[str]:
 
 
 def _rows_from_table(
-    table: pl.DataFrame, lines: pl.Series, problems: list[str | None] | None
+    table: pl.DataFrame, lines: pl.Series, problems: list[str | None] | None,
+    contract: Contract = ITEMS,
 ) -> FileOutcome:
     """Row 0 of `table` is the header; every later row becomes one parsed row."""
     headers = _unique_headers(list(table.row(0)))
@@ -206,11 +215,11 @@ def _rows_from_table(
 
     mapped: dict[str, str] = {}
     for header in headers:
-        canonical = canonical_column(header)
+        canonical = contract.canonical(header)
         if canonical and canonical not in mapped:
             mapped[canonical] = header
     unmatched = [h for h in headers if h not in mapped.values()]
-    missing = [c for c in REQUIRED_NAMES if c not in mapped]
+    missing = [c for c in contract.required if c not in mapped]
     problem = None
     if missing:
         problem = (f"missing_required_column: the header has no {', '.join(missing)} column "
@@ -219,7 +228,7 @@ def _rows_from_table(
     rows = body.select(
         pl.col("source_line"),
         *[(pl.col(mapped[c]) if c in mapped else pl.lit(None, pl.String)).alias(c)
-          for c in CANONICAL_NAMES],
+          for c in contract.names],
         extra=pl.struct(unmatched).struct.json_encode() if unmatched else pl.lit(None, pl.String),
         cells=pl.struct(headers).struct.json_encode(),
         read_problem=pl.coalesce(pl.col("read_problem"), pl.lit(problem, pl.String)),
@@ -239,10 +248,10 @@ FILE_REPORT_SCHEMA = {
 }
 
 
-def read_file(path: Path) -> FileOutcome:
+def read_file(path: Path, contract: Contract = ITEMS) -> FileOutcome:
     """Read one accepted file; an unreadable one yields a single row that carries the reason."""
     try:
-        return READERS[_format_of(path)](path)
+        return READERS[_format_of(path)](path, contract)
     except UnreadableFile as error:
         row = pl.DataFrame({"read_problem": [f"unreadable_file: {error}"]})
         return FileOutcome(rows=row, status="unreadable", problem=str(error))
@@ -252,17 +261,20 @@ def _format_of(path: Path) -> str:
     return "xlsx" if path.suffix.lower() == ".xlsx" else "delimited"
 
 
-def read_item_logs(raw_dir: Path, raw_files: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """All rows of all readable item logs, and one report line per file read.
+def read_item_logs(raw_dir: Path, raw_files: pl.DataFrame,
+                   contract: Contract = ITEMS) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """All rows of all readable files of the contract's dataset (item logs by default), and
+    one report line per file read.
 
     Needs `raw_files` columns: path, dataset, format. Rows are numbered in path order, then
     sheet order, then line, which is the order later stages break ties by.
     """
-    logs = raw_files.filter(pl.col("dataset") == "items", pl.col("format") != "unsupported")
+    logs = raw_files.filter(pl.col("dataset") == contract.dataset,
+                            pl.col("format") != "unsupported")
     parts: list[pl.DataFrame] = []
     report: list[dict] = []
     for relative in logs["path"]:
-        outcome = read_file(raw_dir / relative)
+        outcome = read_file(raw_dir / relative, contract)
         parts.append(outcome.rows.with_columns(source_file=pl.lit(relative)))
         report.append({
             "path": relative, "encoding": outcome.encoding, "delimiter": outcome.delimiter,
@@ -270,8 +282,8 @@ def read_item_logs(raw_dir: Path, raw_files: pl.DataFrame) -> tuple[pl.DataFrame
             "rows_read": outcome.rows.height, "blank_rows": outcome.blank_rows,
             "status": outcome.status, "problem": outcome.problem,
         })
-    empty = pl.DataFrame(schema=PARSED_SCHEMA)
-    rows = pl.concat([empty, *parts], how="diagonal_relaxed").select(
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("row_number"), *PARSED_SCHEMA
+    schema = parsed_schema(contract)
+    rows = pl.concat([pl.DataFrame(schema=schema), *parts], how="diagonal_relaxed").select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("row_number"), *schema
     )
     return rows, pl.DataFrame(report, schema=FILE_REPORT_SCHEMA)
