@@ -18,6 +18,7 @@ import polars as pl
 
 from pipeline.definitions import BUILD_JOB, build_definitions
 from pipeline.paths import Paths
+from pipeline.safe_csv import write_safe_csv
 
 TIMINGS_FILE = "build-timings.json"
 STAGE_OF_STEP = {
@@ -180,7 +181,7 @@ def command_sql(args: argparse.Namespace) -> int:
     if frame is None:
         return 0
     if args.format == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(write_safe_csv(frame))
     elif args.format == "json":
         sys.stdout.write(frame.write_json() + "\n")
     else:
