@@ -294,7 +294,9 @@ def _check_header_cells(header: list[str | None]) -> None:
 def _quarantine_oversized_cells(body: pl.DataFrame, headers: list[str]) -> pl.DataFrame:
     """Rows with a cell longer than MAX_CELL_CHARS get an `oversized_field` read problem, and
     every such cell is cut to TRUNCATED_KEEP_CHARS plus a marker saying how long it was."""
-    longest = body.select(pl.col(headers).str.len_chars().max()).row(0) if body.height else ()
+    if body.height == 0:
+        return body
+    longest = body.select(pl.col(headers).str.len_chars().max()).row(0)
     oversized = [h for h, n in zip(headers, longest, strict=True) if (n or 0) > MAX_CELL_CHARS]
     if not oversized:
         return body
@@ -309,7 +311,7 @@ def _quarantine_oversized_cells(body: pl.DataFrame, headers: list[str]) -> pl.Da
     ]
     problem = pl.concat_str(described, separator=", ", ignore_nulls=True)
     message = pl.format(
-        f"oversized_field: {{}}, more than the limit of {MAX_CELL_CHARS:,} per cell (Excel's "
+        f"oversized_field: {{}}, more than the limit of {MAX_CELL_CHARS} per cell (Excel's "
         "limit); shorten the text, or keep long notes in a separate document and refer to it",
         problem)
     return body.with_columns(
@@ -317,7 +319,7 @@ def _quarantine_oversized_cells(body: pl.DataFrame, headers: list[str]) -> pl.Da
         .then(message).otherwise(pl.col("read_problem")),
     ).with_columns(
         pl.when(too_long(h)).then(pl.format(
-            f"{{}}… [cut by armtrace: the cell held {{}} characters, more than {MAX_CELL_CHARS:,}]",
+            f"{{}}… [cut by armtrace: the cell held {{}} characters, more than {MAX_CELL_CHARS}]",
             pl.col(h).str.slice(0, TRUNCATED_KEEP_CHARS), pl.col(h).str.len_chars(),
         )).otherwise(pl.col(h)).alias(h)
         for h in oversized
