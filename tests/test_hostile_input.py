@@ -348,3 +348,16 @@ def test_sql_csv_output_is_neutralised(built: Built,
              "WHERE source_file = 'items/formulas.csv'")
     assert main(["sql", query, "--curated", str(built.curated), "--format", "csv"]) == 0
     assert capsys.readouterr().out == "record_id,site,negative\n'=1+2,'=cmd|' /C calc'!A0,-7\n"
+
+
+def test_a_bad_file_size_limit_fails_the_build_saying_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    write_log(tmp_path / "raw" / "items" / "good.csv", GOOD_ROWS)
+    monkeypatch.setenv(ENV_MAX_FILE_BYTES, "2GB")
+    code = main(["build", "--raw", str(tmp_path / "raw"), "--curated", str(tmp_path / "c"),
+                 "--reports", str(tmp_path / "r"), "--today", TODAY])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"{ENV_MAX_FILE_BYTES}='2GB' is not a positive whole number of bytes" in captured.err
+    assert "Traceback" not in captured.out + captured.err
