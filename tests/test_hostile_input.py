@@ -106,6 +106,9 @@ CASES = [
          "unreadable_file", "UTF-16 text: re-save it as UTF-8"),
     Case("utf16be_no_bom", "utf16be-nobom.csv", GOOD_TEXT.encode("utf-16-be"),
          "unreadable_file", "UTF-16 text: re-save it as UTF-8"),
+    Case("utf16le_arabic_no_bom", "utf16-arabic.csv",
+         (HEADER + row("AR-1", "\u0645\u0648\u0635\u0644 " * 20)).encode("utf-16-le"),
+         "unreadable_file", "UTF-16 text: re-save it as UTF-8"),
     Case("utf32_bom", "utf32.csv", GOOD_TEXT.encode("utf-32"), "unreadable_file",
          "UTF-32 text: re-save it as UTF-8"),
     Case("utf32be_no_bom", "utf32be.csv", GOOD_TEXT.encode("utf-32-be"), "unreadable_file",
@@ -118,7 +121,7 @@ CASES = [
          "unreadable_file", "UTF-8 with a BOM, but byte 0xE9 at line 3"),
     # not text at all
     Case("gzip_named_csv", "export.csv", gzip.compress(GOOD_TEXT.encode(), mtime=0),
-         "unreadable_file", "not a text file but a gzip-compressed file"),
+         "unreadable_file", "not a text file but a gzip-compressed file: decompress it"),
     Case("zip_named_csv", "archive.csv", zipped(GOOD_TEXT), "unreadable_file",
          "not a text file but a ZIP archive"),
     Case("pdf_named_csv", "report.csv", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n",

@@ -9,6 +9,7 @@ reason, so that it is counted and quarantined rather than lost.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -33,17 +34,23 @@ csv.field_size_limit(2**31 - 1)  # cells are limited by MAX_CELL_CHARS, with a c
 
 # Signatures of files that are not text, with what to do about each.
 SIGNATURES = {
-    b"\x1f\x8b": "gzip-compressed file: decompress it and put the CSV inside in the folder",
-    b"PK\x03\x04": "ZIP archive (an XLSX workbook or a zipped export): if it is a workbook, "
+    b"\x1f\x8b": "a gzip-compressed file: decompress it and put the CSV inside in the folder",
+    b"PK\x03\x04": "a ZIP archive (an XLSX workbook or a zipped export): if it is a workbook, "
                     "name it .xlsx; otherwise unzip it and put the log inside in the folder",
-    b"%PDF": "PDF document: export the log from its spreadsheet as CSV UTF-8 or XLSX",
-    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "old-format Excel (.xls) or other Office file: "
+    b"%PDF": "a PDF document: export the log from its spreadsheet as CSV UTF-8 or XLSX",
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "an old-format Excel (.xls) or other Office file: "
                                             "save it as XLSX or CSV UTF-8",
 }
 UNICODE_BOMS = {  # UTF-32 first: its little-endian BOM starts with UTF-16's
     b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32",
     b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16",
 }
+# Without a BOM: in each group of 2 or 4 bytes, which are often NUL (the high bytes of ASCII and
+# other common letters) and which almost never are (the low byte). Decoding then confirms.
+WIDE_WITHOUT_BOM = (
+    ("UTF-32", "utf-32-le", 4, (2, 3), 0), ("UTF-32", "utf-32-be", 4, (0, 1), 3),
+    ("UTF-16", "utf-16-le", 2, (1,), 0), ("UTF-16", "utf-16-be", 2, (0,), 1),
+)
 RESAVE_AS_UTF8 = "re-save it as UTF-8 (in Excel: Save As > CSV UTF-8)"
 
 PROVENANCE_SCHEMA = {"source_file": pl.String, "source_sheet": pl.String, "source_line": pl.Int64}
@@ -87,25 +94,30 @@ def max_file_bytes() -> int:
 
 
 def wide_unicode(data: bytes) -> str | None:
-    """'UTF-16' or 'UTF-32' when the bytes are such text (BOM, or the NUL bytes that
-    ASCII letters get in those encodings), else None."""
+    """'UTF-16' or 'UTF-32' when the bytes are such text (by BOM, or by the NUL bytes ASCII
+    letters get in those encodings, confirmed by decoding), else None."""
     for bom, name in UNICODE_BOMS.items():
         if data.startswith(bom):
             return name
     sample = data[:4096]
-    sample = sample[: len(sample) - len(sample) % 4]
-    if len(sample) < 4:
-        return None
 
-    def mostly_nul(offset: int, step: int) -> bool:
-        part = sample[offset::step]
-        return part.count(0) >= 0.9 * len(part)
+    def nul_share(offset: int, width: int) -> float:
+        part = sample[offset::width]
+        return part.count(0) / len(part)
 
-    if all(mostly_nul(i, 4) for i in (1, 2, 3)) or all(mostly_nul(i, 4) for i in (0, 1, 2)):
-        return "UTF-32"
-    if mostly_nul(1, 2) != mostly_nul(0, 2):
-        return "UTF-16"
+    for name, codec, width, often_nul, low_byte in WIDE_WITHOUT_BOM:
+        if (len(sample) >= 2 * width and all(nul_share(i, width) >= 0.3 for i in often_nul)
+                and nul_share(low_byte, width) <= 0.05 and _is_text(sample, codec)):
+            return name
     return None
+
+
+def _is_text(sample: bytes, codec: str) -> bool:
+    try:
+        text = codecs.getincrementaldecoder(codec)().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\t\r\n" for c in text)
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -114,7 +126,7 @@ def decode(data: bytes) -> tuple[str, str]:
         raise UnreadableFile("empty file (0 bytes): export the log again")
     for signature, what in SIGNATURES.items():
         if data.startswith(signature):
-            raise UnreadableFile(f"not a text file but a {what}")
+            raise UnreadableFile(f"not a text file but {what}")
     wide = wide_unicode(data)
     if wide:
         raise UnreadableFile(f"{wide} text: {RESAVE_AS_UTF8}")
@@ -155,6 +167,7 @@ def detect_delimiter(header_line: str) -> str:
             f"line 1 has {header_line.count(widest):,} {widest!r} characters, more columns than "
             f"the limit of {MAX_COLUMNS:,}: the first line must be the header of an item log"
         )
+
     def score(delimiter: str) -> tuple[int, int]:
         cells = next(csv.reader([header_line], delimiter=delimiter), [])
         return _header_matches(cells), len(cells)
