@@ -19,6 +19,7 @@ import polars as pl
 from pipeline.fingerprint import current_manifest, published_manifest, rebuild_reasons
 from pipeline.lock import BuildBusy, build_lock
 from pipeline.paths import ENV_CORRECTIONS_DIR, Paths
+from pipeline.safe_csv import write_safe_csv
 from pipeline.stages.clean import cut_off_date
 from pipeline.stages.publish import finish_interrupted_publish
 
@@ -238,7 +239,7 @@ def command_sql(args: argparse.Namespace) -> int:
     if frame is None:
         return 0
     if args.format == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(write_safe_csv(frame))
     elif args.format == "json":
         sys.stdout.write(frame.write_json() + "\n")
     else:

@@ -208,9 +208,9 @@ def test_binary_file_is_unreadable_named_and_the_others_still_read(tmp_path: Pat
 
 @pytest.mark.parametrize(("name", "data", "reason"), [
     ("notes.csv", "hello world\nthis is not a log\n", "header"),
-    ("empty.csv", "", "header"),
-    ("fake.xlsx", "id,date,country,site,type\n", "XLSX"),
-    ("utf16.csv", "id,date,country,site,type\n".encode("utf-16"), ""),  # not an accepted encoding
+    ("empty.csv", "", "empty file (0 bytes)"),
+    ("fake.xlsx", "id,date,country,site,type\n", "CSV named .xlsx"),
+    ("utf16.csv", "id,date,country,site,type\n".encode("utf-16"), "UTF-16 text"),
 ])
 def test_file_that_cannot_be_read_is_reported_with_a_reason(tmp_path: Path, name: str,
                                                             data: str | bytes,

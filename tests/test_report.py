@@ -19,6 +19,10 @@ CHARTED = ("weapons_by_origin", "ammunition_by_origin", "calibre_family", "manuf
 HOSTILE_SITE = "<script>alert('site')</script>"
 HOSTILE_ID = '"><img src=x onerror=alert(1)>'
 QUOTED_ID = '"' + HOSTILE_ID.replace('"', '""') + '"'
+HOSTILE_MODEL = "<script>alert('model')</script>"
+HOSTILE_NOTES = '"><img src=n onerror=alert(2)>'
+HOSTILE_DATE = "<svg onload=alert(3)>"
+HOSTILE_FILE = "<img src=f onerror=alert(4)>.csv"  # a file name is log text too
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +30,13 @@ def hostile_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The dirty fixture plus a log whose text is HTML, one row kept and one quarantined."""
     root = tmp_path_factory.mktemp("hostile")
     raw = write_dirty_raw_folder(root / "raw")
+    quoted_notes = '"' + HOSTILE_NOTES.replace('"', '""') + '"'
     (raw / "items" / "hostile.csv").write_text(
-        "id,date,country,site,type,qty\n"
-        f"H-1,2016-05-01,Iraq,{HOSTILE_SITE},cartridge,5\n"
-        f"{QUOTED_ID},2016-05-01,Iraq,Mosul,<b>bold</b>,5\n")
+        "id,date,country,site,type,qty,model,notes\n"
+        f"H-1,2016-05-01,Iraq,{HOSTILE_SITE},rifle,1,{HOSTILE_MODEL},{quoted_notes}\n"
+        f"{QUOTED_ID},2016-05-01,Iraq,Mosul,<b>bold</b>,5,{HOSTILE_MODEL},{quoted_notes}\n"
+        f"H-3,{HOSTILE_DATE},Iraq,Mosul,cartridge,5,,\n")
+    (raw / "items" / HOSTILE_FILE).write_bytes(b"\x81 not a log")
     return build(raw, root)[1]
 
 
@@ -52,9 +59,12 @@ def test_index_is_self_contained(sample_build: tuple[Path, Path]) -> None:
 
 def test_log_text_is_escaped_in_the_report(hostile_reports: Path) -> None:
     html = (hostile_reports / "index.html").read_text()
-    assert "<script>alert" not in html and "<img src=x" not in html and "<b>bold" not in html
+    for markup in ("<script", "<img src=", "<b>bold", "<svg onload", "onerror=alert(2)>"):
+        assert markup not in html
     assert "&lt;b&gt;bold&lt;/b&gt;" in html  # the quarantined category, shown as text
-    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html  # a quarantined record_id
+    assert "&lt;svg onload=alert(3)&gt;" in html  # quoted in an unparseable_date message
+    assert "&lt;img src=f onerror=alert(4)&gt;.csv" in html  # an unreadable file's name
 
 
 def test_data_quality_lists_every_reason_and_rule(dirty_build: Path) -> None:

@@ -21,6 +21,7 @@ from pipeline.report.statistics import (
     input_fingerprint,
     statistics_document,
 )
+from pipeline.safe_csv import write_safe_csv
 from pipeline.stages.figures import FigureSettings, read_figures
 
 
@@ -35,7 +36,7 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, raw_dir: Path,
                                      synthetic=(raw_dir / SYNTHETIC_MARKER).exists())
     (out_dir / "statistics.json").write_text(dump(statistics), encoding="utf-8")
     for figure, frame in figures.items():
-        frame.write_csv(out_dir / "tables" / f"{figure}.csv")
+        write_safe_csv(frame, out_dir / "tables" / f"{figure}.csv")
     svgs = {}
     for figure, chart in build_charts(figures).items():
         svg, png = render(chart)

@@ -9,8 +9,10 @@ reason, so that it is counted and quarantined rather than lost.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,35 @@ from pipeline.columns import ITEMS, Contract
 DELIMITERS = (",", ";", "\t", "|")
 MIN_HEADER_MATCHES = 2  # a first row naming at least two contract columns is a header
 UTF8_BOM = b"\xef\xbb\xbf"
+
+# Limits on hostile or broken input (see "Hostile input" in docs/decisions.md).
+MAX_CELL_CHARS = 32_767  # Excel's own cell limit: a longer cell quarantines its row
+MAX_COLUMNS = 16_384  # Excel's column limit: a longer header is not an item log
+TRUNCATED_KEEP_CHARS = 200  # what an oversized cell keeps in the database, before the marker
+DEFAULT_MAX_FILE_BYTES = 2 * 1024**3
+ENV_MAX_FILE_BYTES = "ARMTRACE_MAX_FILE_BYTES"
+csv.field_size_limit(2**31 - 1)  # cells are limited by MAX_CELL_CHARS, with a clear message
+
+# Signatures of files that are not text, with what to do about each.
+SIGNATURES = {
+    b"\x1f\x8b": "a gzip-compressed file: decompress it and put the CSV inside in the folder",
+    b"PK\x03\x04": "a ZIP archive (an XLSX workbook or a zipped export): if it is a workbook, "
+                    "name it .xlsx; otherwise unzip it and put the log inside in the folder",
+    b"%PDF": "a PDF document: export the log from its spreadsheet as CSV UTF-8 or XLSX",
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "an old-format Excel (.xls) or other Office file: "
+                                            "save it as XLSX or CSV UTF-8",
+}
+UNICODE_BOMS = {  # UTF-32 first: its little-endian BOM starts with UTF-16's
+    b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32",
+    b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16",
+}
+# Without a BOM: in each group of 2 or 4 bytes, which are often NUL (the high bytes of ASCII and
+# other common letters) and which almost never are (the low byte). Decoding then confirms.
+WIDE_WITHOUT_BOM = (
+    ("UTF-32", "utf-32-le", 4, (2, 3), 0), ("UTF-32", "utf-32-be", 4, (0, 1), 3),
+    ("UTF-16", "utf-16-le", 2, (1,), 0), ("UTF-16", "utf-16-be", 2, (0,), 1),
+)
+RESAVE_AS_UTF8 = "re-save it as UTF-8 (in Excel: Save As > CSV UTF-8)"
 
 PROVENANCE_SCHEMA = {"source_file": pl.String, "source_sheet": pl.String, "source_line": pl.Int64}
 
@@ -59,12 +90,61 @@ class FileOutcome:
 
 # --- text ------------------------------------------------------------------------------------
 
+def max_file_bytes() -> int:
+    """The largest file read, in bytes: $ARMTRACE_MAX_FILE_BYTES or 2 GiB."""
+    text = os.environ.get(ENV_MAX_FILE_BYTES, "").strip()
+    if not text:
+        return DEFAULT_MAX_FILE_BYTES
+    if not text.isdigit() or int(text) == 0:
+        raise ValueError(f"{ENV_MAX_FILE_BYTES}={text!r} is not a positive whole number of bytes")
+    return int(text)
+
+
+def wide_unicode(data: bytes) -> str | None:
+    """'UTF-16' or 'UTF-32' when the bytes are such text (by BOM, or by the NUL bytes ASCII
+    letters get in those encodings, confirmed by decoding), else None."""
+    for bom, name in UNICODE_BOMS.items():
+        if data.startswith(bom):
+            return name
+    sample = data[:4096]
+
+    def nul_share(offset: int, width: int) -> float:
+        part = sample[offset::width]
+        return part.count(0) / len(part)
+
+    for name, codec, width, often_nul, low_byte in WIDE_WITHOUT_BOM:
+        if (len(sample) >= 2 * width and all(nul_share(i, width) >= 0.3 for i in often_nul)
+                and nul_share(low_byte, width) <= 0.05 and _is_text(sample, codec)):
+            return name
+    return None
+
+
+def _is_text(sample: bytes, codec: str) -> bool:
+    try:
+        text = codecs.getincrementaldecoder(codec)().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    return all(c.isprintable() or c in "\t\r\n" for c in text)
+
+
 def decode(data: bytes) -> tuple[str, str]:
     """Text and encoding name: UTF-8 (with or without BOM), else Windows-1252."""
+    if not data:
+        raise UnreadableFile("empty file (0 bytes): export the log again")
+    for signature, what in SIGNATURES.items():
+        if data.startswith(signature):
+            raise UnreadableFile(f"not a text file but {what}")
+    wide = wide_unicode(data)
+    if wide:
+        raise UnreadableFile(f"{wide} text: {RESAVE_AS_UTF8}")
     if b"\x00" in data[:65536]:
         raise UnreadableFile("binary file (contains NUL bytes): export the log as CSV or XLSX")
     if data.startswith(UTF8_BOM):
-        return data[len(UTF8_BOM):].decode("utf-8"), "utf-8-sig"
+        try:
+            return data[len(UTF8_BOM):].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as error:
+            raise UnreadableFile(_bad_byte(data, error.start + len(UTF8_BOM), "UTF-8 with a "
+                                           "BOM, but")) from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -72,9 +152,14 @@ def decode(data: bytes) -> tuple[str, str]:
     try:
         return data.decode("cp1252"), "windows-1252"
     except UnicodeDecodeError as error:
-        raise UnreadableFile(
-            f"neither UTF-8 nor Windows-1252 text (byte {error.start}): re-save the file as UTF-8"
-        ) from None
+        raise UnreadableFile(_bad_byte(data, error.start, "neither UTF-8 nor Windows-1252 "
+                                       "text:")) from None
+
+
+def _bad_byte(data: bytes, position: int, what: str) -> str:
+    line = data[:position].count(b"\n") + 1
+    return (f"{what} byte 0x{data[position]:02X} at line {line} (byte {position}) is not valid; "
+            f"{RESAVE_AS_UTF8}")
 
 
 def _header_matches(cells: list[str], contract: Contract) -> int:
@@ -83,6 +168,13 @@ def _header_matches(cells: list[str], contract: Contract) -> int:
 
 def detect_delimiter(header_line: str, contract: Contract = ITEMS) -> str:
     """The delimiter under which the header names the most contract columns."""
+    widest = max(DELIMITERS, key=header_line.count)
+    if header_line.count(widest) >= MAX_COLUMNS:
+        raise UnreadableFile(
+            f"line 1 has {header_line.count(widest):,} {widest!r} characters, more columns than "
+            f"the limit of {MAX_COLUMNS:,}: the first line must be the header of an item log"
+        )
+
     def score(delimiter: str) -> tuple[int, int]:
         cells = next(csv.reader([header_line], delimiter=delimiter), [])
         return _header_matches(cells, contract), len(cells)
@@ -121,7 +213,10 @@ def _split_with_csv(text: str, delimiter: str) -> tuple[pl.DataFrame, pl.Series,
             lines.append(start)
             start = reader.line_num + 1
     except csv.Error as error:
-        raise UnreadableFile(f"malformed CSV at line {reader.line_num}: {error}") from None
+        raise UnreadableFile(
+            f"malformed CSV in the record starting at line {start} ({error}): check the quotes "
+            "on that line; a value that contains a quote must be quoted with the quote doubled"
+        ) from None
     width = len(rows[0])
     problems = [
         None if len(row) <= width else
@@ -142,7 +237,8 @@ def read_delimited(path: Path, contract: Contract = ITEMS) -> FileOutcome:
     problems: list[str | None] | None = None
     try:
         table, lines = _split_with_polars(text, delimiter)
-    except pl.exceptions.ComputeError:
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
+        # polars refuses ragged or badly quoted files; the csv module says which line is wrong
         table, lines, problems = _split_with_csv(text, delimiter)
     outcome = _rows_from_table(table, lines, problems, contract)
     outcome.encoding, outcome.delimiter = encoding, delimiter
@@ -151,14 +247,35 @@ def read_delimited(path: Path, contract: Contract = ITEMS) -> FileOutcome:
 
 # --- spreadsheets ----------------------------------------------------------------------------
 
+def _check_workbook_signature(path: Path) -> None:
+    """XLSX is a ZIP archive; say what the file is instead when it is not one."""
+    with path.open("rb") as handle:
+        start = handle.read(8)
+    if start.startswith(b"PK\x03\x04"):
+        return
+    if start == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise UnreadableFile("password-protected (encrypted) workbook, or an old .xls file "
+                             "named .xlsx: remove the password or save it as .xlsx, then "
+                             "export again")
+    try:
+        decode(path.read_bytes())
+    except UnreadableFile:
+        raise UnreadableFile(
+            "not an XLSX workbook (no ZIP signature): re-export it as XLSX") from None
+    raise UnreadableFile("not an XLSX workbook but a text file (perhaps a CSV named .xlsx): "
+                         "give it the extension .csv")
+
+
 def read_xlsx(path: Path, contract: Contract = ITEMS) -> FileOutcome:
+    _check_workbook_signature(path)
     try:
         sheets = pl.read_excel(
             path, sheet_id=0, engine="calamine", has_header=False, raise_if_empty=False,
             drop_empty_rows=False, read_options={"dtypes": "string"},
         )
     except Exception as error:  # calamine raises several types for damaged workbooks
-        raise UnreadableFile(f"not a readable XLSX workbook ({error}): re-export it") from None
+        first_line = str(error).strip().split("\n", 1)[0][:200]
+        raise UnreadableFile(f"not a readable XLSX workbook ({first_line}): re-export it") from None
     read: list[FileOutcome] = []
     names_read: list[str] = []
     skipped: list[str] = []
@@ -186,6 +303,50 @@ def read_xlsx(path: Path, contract: Contract = ITEMS) -> FileOutcome:
 
 # --- shared: a table of text with a header row -> rows under canonical names ----------------
 
+def _check_header_cells(header: list[str | None]) -> None:
+    for position, cell in enumerate(header, start=1):
+        if cell is not None and len(cell) > MAX_CELL_CHARS:
+            raise UnreadableFile(
+                f"the header cell in column {position} holds {len(cell):,} characters, more than "
+                f"the limit of {MAX_CELL_CHARS:,}: the first row must name the columns"
+            )
+
+
+def _quarantine_oversized_cells(body: pl.DataFrame, headers: list[str]) -> pl.DataFrame:
+    """Rows with a cell longer than MAX_CELL_CHARS get an `oversized_field` read problem, and
+    every such cell is cut to TRUNCATED_KEEP_CHARS plus a marker saying how long it was."""
+    if body.height == 0:
+        return body
+    longest = body.select(pl.col(headers).str.len_chars().max()).row(0)
+    oversized = [h for h, n in zip(headers, longest, strict=True) if (n or 0) > MAX_CELL_CHARS]
+    if not oversized:
+        return body
+
+    def too_long(header: str) -> pl.Expr:
+        return pl.col(header).str.len_chars() > MAX_CELL_CHARS
+
+    described = [
+        pl.when(too_long(h)).then(pl.format(f"column {h[:80]!r} holds {{}} characters",
+                                            pl.col(h).str.len_chars()))
+        for h in oversized
+    ]
+    problem = pl.concat_str(described, separator=", ", ignore_nulls=True)
+    message = pl.format(
+        f"oversized_field: {{}}, more than the limit of {MAX_CELL_CHARS} per cell (Excel's "
+        "limit); shorten the text, or keep long notes in a separate document and refer to it",
+        problem)
+    return body.with_columns(
+        read_problem=pl.when(pl.any_horizontal(too_long(h) for h in oversized))
+        .then(message).otherwise(pl.col("read_problem")),
+    ).with_columns(
+        pl.when(too_long(h)).then(pl.format(
+            f"{{}}… [cut by armtrace: the cell held {{}} characters, more than {MAX_CELL_CHARS}]",
+            pl.col(h).str.slice(0, TRUNCATED_KEEP_CHARS), pl.col(h).str.len_chars(),
+        )).otherwise(pl.col(h)).alias(h)
+        for h in oversized
+    )
+
+
 def _unique_headers(header: list[str | None]) -> list[str]:
     names: list[str] = []
     for position, cell in enumerate(header, start=1):
@@ -201,6 +362,7 @@ def _rows_from_table(
     contract: Contract = ITEMS,
 ) -> FileOutcome:
     """Row 0 of `table` is the header; every later row becomes one parsed row."""
+    _check_header_cells(list(table.row(0)))
     headers = _unique_headers(list(table.row(0)))
     body = (
         table.rename(dict(zip(table.columns, headers, strict=True)))
@@ -209,6 +371,7 @@ def _rows_from_table(
                       read_problem=pl.Series(problems, dtype=pl.String) if problems else None)
         .slice(1)
     )
+    body = _quarantine_oversized_cells(body, headers)
     blank = pl.all_horizontal(pl.col(headers).is_null())
     blank_rows = body.filter(blank).height
     body = body.filter(~blank)
@@ -224,6 +387,9 @@ def _rows_from_table(
     if missing:
         problem = (f"missing_required_column: the header has no {', '.join(missing)} column "
                    f"(it has: {', '.join(headers)}); add the column or rename a header to an alias")
+    elif body.height == 0:
+        problem = ("no_rows: there are no item rows below the header; check that the export "
+                   "included the data")
 
     rows = body.select(
         pl.col("source_line"),
@@ -251,10 +417,22 @@ FILE_REPORT_SCHEMA = {
 def read_file(path: Path, contract: Contract = ITEMS) -> FileOutcome:
     """Read one accepted file; an unreadable one yields a single row that carries the reason."""
     try:
+        _check_size(path)
         return READERS[_format_of(path)](path, contract)
     except UnreadableFile as error:
         row = pl.DataFrame({"read_problem": [f"unreadable_file: {error}"]})
         return FileOutcome(rows=row, status="unreadable", problem=str(error))
+
+
+def _check_size(path: Path) -> None:
+    size, limit = path.stat().st_size, max_file_bytes()
+    if size == 0:
+        raise UnreadableFile("empty file (0 bytes): export the log again")
+    if size > limit:
+        raise UnreadableFile(
+            f"the file holds {size:,} bytes, more than the limit of {limit:,} bytes "
+            f"(${ENV_MAX_FILE_BYTES}): split the export into several smaller files"
+        )
 
 
 def _format_of(path: Path) -> str:
