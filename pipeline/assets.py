@@ -338,6 +338,7 @@ def report(folders: ArmtraceFolders, duckdb: DuckDBResource) -> dg.MaterializeRe
 def published(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, build_lock: BuildLock,
     duckdb: DuckDBResource, raw_files: pl.DataFrame, normalised_rows: pl.DataFrame,
+    normalised_transfers: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """The curated database and the reports folder readers use, replaced together by a
     finished build, with the manifest of what the build used."""
@@ -346,7 +347,9 @@ def published(
     today = run_config.get("ops", {}).get("normalised_rows", {}).get("config", {}).get("today")
     manifest = replace(current_manifest(paths, run_config, raw_files),
                        cut_off=cut_off_date(today).isoformat(),
-                       next_future_date=next_future_date(normalised_rows))
+                       next_future_date=next_future_date(
+                           (normalised_rows, "documented_on_parsed"),
+                           (normalised_transfers, "shipped_on_parsed")))
     with duckdb.get_connection() as con:
         write_table(con, BUILD_MANIFEST.name, manifest.rows(), BUILD_MANIFEST.comment,
                     {c.name: c.comment for c in BUILD_MANIFEST.columns})

@@ -108,12 +108,14 @@ def current_manifest(paths: Paths, run_config: dict[str, Any],
     })
 
 
-def next_future_date(normalised: pl.DataFrame) -> str | None:
-    """The earliest documentation date of a row quarantined as dated in the future. Needs the
-    clean stage's `reasons` and `documented_on_parsed`."""
-    future = normalised.filter(pl.col("reasons").list.contains("future_date"))
-    earliest = future["documented_on_parsed"].min()
-    return earliest.date().isoformat() if isinstance(earliest, dt.datetime) else None
+def next_future_date(*dated: tuple[pl.DataFrame, str]) -> str | None:
+    """The earliest date of a row quarantined as dated in the future, over (frame, date column)
+    pairs: item rows by `documented_on_parsed`, transfer rows by `shipped_on_parsed`. Each
+    frame needs `reasons` and its date column."""
+    dates = [frame.filter(pl.col("reasons").list.contains("future_date"))[column].min()
+             for frame, column in dated]
+    found = [date for date in dates if isinstance(date, dt.datetime)]
+    return min(found).date().isoformat() if found else None
 
 
 def published_manifest(paths: Paths) -> Manifest | None:

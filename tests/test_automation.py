@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import polars as pl
 import pytest
 
 from pipeline.automation import BUILD_JOB, daily_build, raw_folder_changed
@@ -18,6 +19,7 @@ from pipeline.fingerprint import (
     TODAY_SETTING,
     Manifest,
     current_manifest,
+    next_future_date,
     published_manifest,
     rebuild_reasons,
 )
@@ -138,6 +140,22 @@ def test_the_manifest_names_every_input_code_file_library_and_setting(built: Pat
     assert reports["fingerprint"] == manifest.fingerprint
     # The dirty fixture has a row dated 2099: the earliest future date is recorded.
     assert manifest.next_future_date == "2099-01-01"
+
+
+def test_the_next_future_date_covers_items_and_transfers() -> None:
+    def rows(column: str, dated: list[tuple[str, list[str]]]) -> pl.DataFrame:
+        return pl.DataFrame({column: [dt.datetime.fromisoformat(d) for d, _ in dated],
+                             "reasons": [r for _, r in dated]})
+
+    items = rows("documented_on_parsed", [("2027-05-01", ["future_date"]),
+                                          ("2020-01-01", []),  # valid: not a future date
+                                          ("2019-01-01", ["unknown_country"])])
+    transfers = rows("shipped_on_parsed", [("2027-02-01", ["future_date", "unknown_country"])])
+    assert next_future_date((items, "documented_on_parsed")) == "2027-05-01"
+    assert next_future_date((items, "documented_on_parsed"),
+                            (transfers, "shipped_on_parsed")) == "2027-02-01"
+    assert next_future_date((items.filter(pl.col("reasons").list.len() == 0),
+                             "documented_on_parsed")) is None
 
 
 def test_the_manifest_is_the_same_for_the_same_inputs(folders: Paths) -> None:
