@@ -1,6 +1,7 @@
-"""Twenty SIGKILLs at random moments of a build (seeded): after each, the published database
-and reports are one complete set. Slow (about two minutes), so it runs with `make soak`, not
-in the default suite; tests/test_publish.py kills a build at each stage on every run."""
+"""Twenty SIGKILLs at random moments of a build's run (seeded, uniform between taking the lock
+and finishing): after each, the published database and reports are one complete set. Slow
+(about two minutes), so it runs with `make soak`, not in the default suite;
+tests/test_publish.py kills a build at each stage on every run."""
 
 from __future__ import annotations
 
@@ -30,17 +31,27 @@ def _start(raw: Path, curated: Path, log: Path) -> subprocess.Popen[bytes]:
             stdout=subprocess.DEVNULL, stderr=handle)
 
 
+def _wait_for_run(log: Path, builder: subprocess.Popen[bytes]) -> float:
+    """Wait until the build has taken the lock and started its run; return when that was."""
+    while "building " not in log.read_text() and builder.poll() is None:
+        time.sleep(0.01)
+    return time.monotonic()
+
+
 @pytest.mark.soak
 def test_twenty_random_kills_lose_nothing(tmp_path: Path) -> None:
     raw = write_dirty_raw_folder(tmp_path / "raw")
     curated = tmp_path / "curated"
     paths = Paths.resolve(raw, curated, tmp_path / "reports")
     assert build(raw, curated) == 0
-    started = time.monotonic()  # one full build in a process of its own sets the range
+    # One full build in a process of its own sets the range: kills land anywhere between the
+    # moment it holds the lock and the moment it would have finished.
     (raw / "items" / "extra-0.csv").write_text("id,date,country,site,category,qty\n"
                                                "X-0,2016-02-01,Iraq,Site 0,cartridge,1\n")
-    assert _start(raw, curated, tmp_path / "timing.log").wait(timeout=300) == 0
-    full_build = time.monotonic() - started
+    timing = _start(raw, curated, tmp_path / "timing.log")
+    started = _wait_for_run(tmp_path / "timing.log", timing)
+    assert timing.wait(timeout=300) == 0
+    run_seconds = time.monotonic() - started
     rng = random.Random(SEED)
     outcomes = []
     for kill in range(1, KILLS + 1):
@@ -51,7 +62,8 @@ def test_twenty_random_kills_lose_nothing(tmp_path: Path) -> None:
             f"X-{kill},2016-02-01,Iraq,Site {kill},cartridge,1\n")
         log = tmp_path / f"kill-{kill}.log"
         builder = _start(raw, curated, log)
-        time.sleep(rng.uniform(0.0, full_build))
+        _wait_for_run(log, builder)
+        time.sleep(rng.uniform(0.0, run_seconds))
         builder.send_signal(signal.SIGKILL)
         builder.wait(timeout=60)
         stages = [line.split()[0] for line in log.read_text().splitlines()
