@@ -14,6 +14,7 @@ Each asset calls its stage's function and reports counts; the logic lives in
 
 
 import datetime as dt
+import shutil
 
 import dagster as dg
 import polars as pl
@@ -22,7 +23,7 @@ from pydantic import Field
 
 from pipeline.reference import Reference
 from pipeline.report.build import build_reports
-from pipeline.resources import ArmtraceFolders
+from pipeline.resources import ArmtraceFolders, ValidationSettings
 from pipeline.stages.clean import normalise_rows
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.figures import (
@@ -45,6 +46,16 @@ from pipeline.stages.publish import (
 from pipeline.stages.read import read_item_logs
 from pipeline.stages.resolve import resolve_records
 from pipeline.tables import FIGURE_SETTINGS, FIGURES
+from pipeline.validation import (
+    DATA_DOCS_DIR,
+    PARSED_ROWS_SUITE,
+    SuiteResult,
+    describe_failures,
+    failure_records,
+    items_frame,
+    items_suite,
+    run_suite,
+)
 
 
 def preview(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
@@ -148,6 +159,25 @@ def every_row_accounted_for(resolved_rows: pl.DataFrame) -> dg.AssetCheckResult:
     )
 
 
+def suite_check_result(result: SuiteResult) -> dg.AssetCheckResult:
+    """Failed if an ERROR expectation failed (blocks), WARN if only WARN ones did."""
+    severity = dg.AssetCheckSeverity.ERROR if not result.passed else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(
+        passed=not result.failed(), severity=severity,
+        metadata={"rows": result.rows, "expectations": len(result.outcomes),
+                  "failed": dg.MetadataValue.json(failure_records(result)),
+                  "failures": dg.MetadataValue.md(describe_failures(result)),
+                  "data_docs": dg.MetadataValue.path(str(result.data_docs))})
+
+
+@dg.asset_check(asset=dg.AssetKey("parsed_rows"), blocking=True)
+def parsed_rows_expectations(folders: ArmtraceFolders,
+                             parsed_rows: pl.DataFrame) -> dg.AssetCheckResult:
+    """GX suite on the parsed rows: row_number a unique key, provenance on every row."""
+    docs = folders.paths.work_dir / DATA_DOCS_DIR / "parsed_rows"
+    return suite_check_result(run_suite("parsed_rows", parsed_rows, PARSED_ROWS_SUITE, docs))
+
+
 @dg.asset(group_name="publish", kinds={"duckdb"})
 def curated_tables(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, duckdb: DuckDBResource,
@@ -176,6 +206,58 @@ def curated_tables(
     return dg.MaterializeResult(metadata={
         f"{name}_rows": frame.height for name, frame in frames.items()
     })
+
+
+@dg.asset_check(asset=curated_tables, blocking=True)
+def items_expectations(folders: ArmtraceFolders, duckdb: DuckDBResource,
+                       validation: ValidationSettings) -> dg.AssetCheckResult:
+    """GX suite on items: required fields, value sets, ranges, unique keys."""
+    today = (dt.date.fromisoformat(validation.today) if validation.today
+             else dt.datetime.now(dt.UTC).date())
+    with duckdb.get_connection() as con:
+        items = con.sql("SELECT * FROM items ORDER BY row_number").pl()
+        categories = con.sql("SELECT category, item_kind FROM ref_categories").pl()
+        names = [n for (n,) in con.sql("SELECT DISTINCT name FROM ref_countries "
+                                       "UNION SELECT DISTINCT present_name FROM ref_countries "
+                                       "WHERE present_name IS NOT NULL ORDER BY 1").fetchall()]
+    suite = items_suite(categories, names, today)
+    docs = folders.paths.work_dir / DATA_DOCS_DIR / "items"
+    return suite_check_result(run_suite("items", items_frame(items), suite, docs))
+
+
+ROW_ACCOUNTING_SQL = """
+SELECT (SELECT coalesce(sum(rows_read), 0)::BIGINT FROM source_files) AS rows_in,
+       (SELECT count(*) FROM items) AS items,
+       (SELECT count(*) FROM record_versions) AS superseded,
+       (SELECT count(*) FROM dedup_decisions) AS merged,
+       (SELECT count(*) FROM quarantine) AS quarantined
+"""
+
+
+@dg.asset_check(asset=curated_tables, blocking=True)
+def row_accounting(duckdb: DuckDBResource,
+                   validation: ValidationSettings) -> dg.AssetCheckResult:
+    """Rows in == items + superseded + merged + quarantined, and the quarantined share is at
+    most max_quarantined_share (plain SQL: a sum across tables is not a GX column check)."""
+    with duckdb.get_connection() as con:
+        rows = con.sql(ROW_ACCOUNTING_SQL).pl().row(0, named=True)
+    placed = rows["items"] + rows["superseded"] + rows["merged"] + rows["quarantined"]
+    share = rows["quarantined"] / rows["rows_in"] if rows["rows_in"] else 0.0
+    failed = []
+    if placed != rows["rows_in"]:
+        failed.append({"expectation": "rows_in_equal_rows_placed", "column": None,
+                       "severity": "ERROR", "unexpected": abs(rows["rows_in"] - placed),
+                       "examples": [f"rows in {rows['rows_in']}, placed {placed}"]})
+    limit = validation.max_quarantined_share
+    if share > limit:
+        failed.append({"expectation": "quarantined_share_at_most_max", "column": None,
+                       "severity": "ERROR", "unexpected": rows["quarantined"],
+                       "examples": [f"quarantined share {share:.4f} > "
+                                    f"--max-quarantined-share {limit:g}"]})
+    return dg.AssetCheckResult(passed=not failed, metadata={
+        **rows, "quarantined_share": share,
+        "max_quarantined_share": validation.max_quarantined_share,
+        "failed": dg.MetadataValue.json(failed)})
 
 
 class FigureConfig(dg.Config):
@@ -220,6 +302,8 @@ def report(folders: ArmtraceFolders, duckdb: DuckDBResource) -> dg.MaterializeRe
     with duckdb.get_connection() as con:
         written = build_reports(con, paths.reports_staging_dir, paths.raw_dir,
                                 paths.reference_dir, load_settings(con))
+    if (paths.work_dir / DATA_DOCS_DIR).is_dir():  # written by the checks; not byte-identical
+        shutil.copytree(paths.work_dir / DATA_DOCS_DIR, paths.reports_staging_dir / DATA_DOCS_DIR)
     return dg.MaterializeResult(metadata={
         **written, "staging": dg.MetadataValue.path(str(paths.reports_staging_dir))})
 
@@ -243,4 +327,5 @@ def published_reports(folders: ArmtraceFolders) -> dg.MaterializeResult:
 
 ASSETS = [raw_files, read_logs, normalised_rows, resolved_rows, curated_tables, figures, report,
           published_database, published_reports]
-ASSET_CHECKS = [every_row_accounted_for]
+ASSET_CHECKS = [every_row_accounted_for, parsed_rows_expectations, items_expectations,
+                row_accounting]

@@ -18,6 +18,8 @@ import polars as pl
 
 from pipeline.definitions import BUILD_JOB, build_definitions
 from pipeline.paths import Paths
+from pipeline.resources import ValidationSettings
+from pipeline.validation import DATA_DOCS_DIR
 
 TIMINGS_FILE = "build-timings.json"
 STAGE_OF_STEP = {
@@ -76,9 +78,11 @@ def figure_config(args: argparse.Namespace) -> dict[str, object]:
 
 def run_build(paths: Paths, today: str | None = None,
               figures: dict[str, object] | None = None,
-              handler: _ProgressHandler | None = None) -> dg.ExecuteInProcessResult:
+              handler: _ProgressHandler | None = None,
+              max_quarantined_share: float | None = None) -> dg.ExecuteInProcessResult:
     handler = handler or _ProgressHandler()
-    defs = dg.Definitions.merge(build_definitions(paths),
+    validation = ValidationSettings.resolve(max_quarantined_share, today)
+    defs = dg.Definitions.merge(build_definitions(paths, validation),
                                 dg.Definitions(loggers={"progress": progress_logger(handler)}))
     run_config = {
         "loggers": {"progress": {}},
@@ -129,10 +133,31 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     messages = []
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
+        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+            continue  # _failed_expectations says which expectations failed
         while error is not None and error.cause is not None and "dagster" in error.cls_name.lower():
             error = error.cause  # show the user's error, not Dagster's wrapper
         messages.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
     return messages
+
+
+def _failed_expectations(result: dg.ExecuteInProcessResult, paths: Paths) -> list[str]:
+    """One block per failed expectation of a failed check, from the checks' metadata."""
+    lines = []
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            continue
+        check = evaluation.check_name
+        severity = "" if evaluation.severity == dg.AssetCheckSeverity.ERROR else " (warning)"
+        failed = evaluation.metadata.get("failed")
+        for failure in failed.value if failed is not None else []:
+            column = f", column {failure['column']}" if failure["column"] else ""
+            lines.append(f"{check}{severity}: {failure['expectation']}{column}: "
+                         f"{failure['unexpected']} unexpected")
+            lines += [f"    e.g. {example}" for example in failure["examples"]]
+    if lines:
+        lines.append(f"Data Docs of the checks: {paths.work_dir / DATA_DOCS_DIR}")
+    return lines
 
 
 def command_build(args: argparse.Namespace) -> int:
@@ -144,11 +169,13 @@ def command_build(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"armtrace build: {error}", file=sys.stderr)
         return 2
-    result = run_build(paths, today=args.today, figures=config, handler=handler)
+    result = run_build(paths, today=args.today, figures=config, handler=handler,
+                       max_quarantined_share=args.max_quarantined_share)
     if not result.success:
         print("build failed; the published database and reports were left as they were:",
               file=sys.stderr)
-        for message in _failure_messages(result) or ["see the Dagster run log"]:
+        for message in (_failure_messages(result) + _failed_expectations(result, paths)
+                        or ["see the Dagster run log"]):
             print(f"  {message}", file=sys.stderr)
         return 1
     write_timings(paths.reports_dir / TIMINGS_FILE, handler.seconds)
@@ -208,6 +235,16 @@ def _years(text: str) -> list[int]:
     if years != sorted(set(years)):
         raise argparse.ArgumentTypeError(f"period edges must increase: {text!r}")
     return years
+
+
+def _share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"not a share between 0 and 1: {text!r}")
+    return share
 
 
 def command_sample(args: argparse.Namespace) -> int:
@@ -279,6 +316,10 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--period-edges", type=_years, metavar="Y1,Y2,...",
                        help="first year of each manufacture period after the first "
                             "(default: 1960,1990,2010,2014)")
+    build.add_argument("--max-quarantined-share", type=_share, metavar="SHARE",
+                       help="largest share of input rows that may be quarantined; above it the "
+                            "build is blocked and nothing is published (default: "
+                            "$ARMTRACE_MAX_QUARANTINED_SHARE or 0.05)")
     build.set_defaults(handler=command_build)
 
     sample = commands.add_parser(

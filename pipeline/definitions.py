@@ -7,12 +7,13 @@ from dagster_duckdb import DuckDBResource
 
 from pipeline.assets import ASSET_CHECKS, ASSETS
 from pipeline.paths import Paths
-from pipeline.resources import ArmtraceFolders, StageFrames
+from pipeline.resources import ArmtraceFolders, StageFrames, ValidationSettings
 
 BUILD_JOB = "build"
 
 
-def build_definitions(paths: Paths) -> dg.Definitions:
+def build_definitions(paths: Paths,
+                      validation: ValidationSettings | None = None) -> dg.Definitions:
     """The asset graph wired to one set of folders (the CLI passes its flags here)."""
     return dg.Definitions(
         assets=ASSETS,
@@ -23,6 +24,7 @@ def build_definitions(paths: Paths) -> dg.Definitions:
             "folders": ArmtraceFolders.from_paths(paths),
             "duckdb": DuckDBResource(database=str(paths.work_database)),
             "io_manager": StageFrames(base_dir=str(paths.work_dir / "stages")),
+            "validation": validation or ValidationSettings.resolve(),
         },
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dagster as dg
@@ -27,6 +28,28 @@ class ArmtraceFolders(dg.ConfigurableResource):
     @property
     def paths(self) -> Paths:
         return Paths.resolve(self.raw_dir, self.curated_dir, self.reports_dir, self.reference_dir)
+
+
+ENV_MAX_QUARANTINED_SHARE = "ARMTRACE_MAX_QUARANTINED_SHARE"
+
+
+class ValidationSettings(dg.ConfigurableResource):
+    """Thresholds of the data checks (pipeline/validation.py)."""
+
+    max_quarantined_share: float = 0.05
+    """Largest share of input rows that may be quarantined before the build is blocked."""
+    today: str | None = None
+    """ISO date after which no item may be documented (default: today, UTC)."""
+
+    @classmethod
+    def resolve(cls, max_quarantined_share: float | None = None,
+                today: str | None = None) -> ValidationSettings:
+        """The flag wins over $ARMTRACE_MAX_QUARANTINED_SHARE over the default."""
+        share = max_quarantined_share
+        if share is None and os.environ.get(ENV_MAX_QUARANTINED_SHARE):
+            share = float(os.environ[ENV_MAX_QUARANTINED_SHARE])
+        return cls(today=today) if share is None else cls(today=today,
+                                                         max_quarantined_share=share)
 
 
 class _ParquetFrames(dg.UPathIOManager):

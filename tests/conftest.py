@@ -24,6 +24,8 @@ def _outputs_outside_the_repo(tmp_path_factory: pytest.TempPathFactory,
     scratch = tmp_path_factory.mktemp("default-folders")
     monkeypatch.setenv("ARMTRACE_CURATED_DIR", str(scratch / "curated"))
     monkeypatch.setenv("ARMTRACE_REPORTS_DIR", str(scratch / "reports"))
+    # the fixtures are dirty on purpose: tests of the threshold pass --max-quarantined-share
+    monkeypatch.setenv("ARMTRACE_MAX_QUARANTINED_SHARE", "1")
 HEADER_A = ["Item ID", "Date", "Country", "Location", "Type", "Model", "Calibre", "Origin",
             "YoM", "Serial No", "Lot", "Qty"]
 # team A, first export (comma, UTF-8): 13 rows
@@ -142,7 +144,8 @@ def dirty_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     curated = root / "curated"
     os.environ.pop("DAGSTER_HOME", None)
     code = main(["build", "--raw", str(raw), "--curated", str(curated),
-                 "--reports", str(root / "reports"), "--today", TODAY])
+                 "--reports", str(root / "reports"), "--today", TODAY,
+                 "--max-quarantined-share", "1"])
     assert code == 0
     return curated
 
