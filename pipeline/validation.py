@@ -182,10 +182,16 @@ def run_suite(name: str, frame: pl.DataFrame, suite: list[Expectation],
     Raises ExpectationError when an expectation cannot be built or evaluated."""
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    # without a config, GX adds a docs site in a temporary folder it never removes
+    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        progress_bars=ProgressBarsConfig(globally=False)))
     if docs_dir is not None:
         shutil.rmtree(docs_dir, ignore_errors=True)
         context.add_data_docs_site(site_name="armtrace", site_config={
@@ -231,12 +237,19 @@ _EXTERNAL_HREF = re.compile(r'\shref="https?://[^"]*"', re.IGNORECASE)
 def make_offline(docs_dir: Path) -> None:
     """Rewrite every Data Docs page so that it needs no network: GX's pages load bootstrap,
     jquery, vega and fonts from CDNs and its logo from S3. The tables are static HTML, so the
-    pages stay readable without those scripts and styles (GX ships its own static/styles)."""
+    pages stay readable without those scripts and styles (GX ships its own static/styles).
+    The index lists its validation results with bootstrap-table (a CDN script), so a plain
+    list of links to every page is added to it."""
+    pages = sorted(p.relative_to(docs_dir).as_posix() for p in docs_dir.rglob("*.html"))
+    links = "".join(f'<li><a href="{p}">{p}</a></li>' for p in pages if p != "index.html")
     for page in docs_dir.rglob("*.html"):
         html = page.read_text(encoding="utf-8")
         html = _EXTERNAL_TAG.sub("", html)
         html = _EXTERNAL_IMG.sub(r'\1""', html)
         html = _EXTERNAL_HREF.sub("", html)
+        if page == docs_dir / "index.html":
+            html = html.replace("</body>", f"<h2>Pages (offline list)</h2><ul>{links}</ul>"
+                                           "</body>", 1)
         page.write_text(html, encoding="utf-8")
 
 

@@ -44,7 +44,7 @@ def test_materialize_writes_a_published_database(tmp_path: Path) -> None:
     )
     assert result.success
     checks = result.get_asset_check_evaluations()
-    assert [c.passed for c in checks] == [True]
+    assert [c.passed for c in checks] == [True] * len(ASSET_CHECKS)
     materialized = {e.asset_key.to_user_string(): e.materialization.metadata
                     for e in result.get_asset_materialization_events()}
     assert materialized["parsed_rows"]["rows_in"].value == 28
