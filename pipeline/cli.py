@@ -141,7 +141,7 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     return messages
 
 
-def _failed_expectations(result: dg.ExecuteInProcessResult, paths: Paths) -> list[str]:
+def _failed_expectations(result: dg.ExecuteInProcessResult, docs: Path) -> list[str]:
     """One block per failed expectation of a failed check, from the checks' metadata."""
     lines = []
     for evaluation in result.get_asset_check_evaluations():
@@ -156,7 +156,7 @@ def _failed_expectations(result: dg.ExecuteInProcessResult, paths: Paths) -> lis
                          f"{failure['unexpected']} unexpected")
             lines += [f"    e.g. {example}" for example in failure["examples"]]
     if lines:
-        lines.append(f"Data Docs of the checks: {paths.work_dir / DATA_DOCS_DIR}")
+        lines.append(f"Data Docs of the checks: {docs}")
     return lines
 
 
@@ -174,10 +174,13 @@ def command_build(args: argparse.Namespace) -> int:
     if not result.success:
         print("build failed; the published database and reports were left as they were:",
               file=sys.stderr)
-        for message in (_failure_messages(result) + _failed_expectations(result, paths)
-                        or ["see the Dagster run log"]):
+        failed = _failed_expectations(result, paths.work_dir / DATA_DOCS_DIR)
+        for message in _failure_messages(result) + failed or ["see the Dagster run log"]:
             print(f"  {message}", file=sys.stderr)
         return 1
+    warnings = _failed_expectations(result, paths.reports_dir / DATA_DOCS_DIR)
+    for message in warnings:  # WARN expectations do not block; say so all the same
+        print(f"  warning: {message}", file=sys.stderr)
     write_timings(paths.reports_dir / TIMINGS_FILE, handler.seconds)
     print_summary(paths.database)
     print(f"reports: {paths.reports_dir / 'index.html'}")
