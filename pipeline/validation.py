@@ -233,6 +233,7 @@ _EXTERNAL_TAG = re.compile(
     re.IGNORECASE)
 _EXTERNAL_IMG = re.compile(r'(<img[^>]*\ssrc=)"https?://[^"]*"', re.IGNORECASE)
 _EXTERNAL_HREF = re.compile(r'\shref="https?://[^"]*"', re.IGNORECASE)
+_EXTERNAL_URL = re.compile(r"url\(\s*['\"]?https?://[^)]*\)", re.IGNORECASE)
 
 
 def make_offline(docs_dir: Path) -> None:
@@ -252,6 +253,9 @@ def make_offline(docs_dir: Path) -> None:
             html = html.replace("</body>", f"<h2>Pages (offline list)</h2><ul>{links}</ul>"
                                            "</body>", 1)
         page.write_text(html, encoding="utf-8")
+    for sheet in docs_dir.rglob("*.css"):  # the default styles load a logo from S3
+        css = sheet.read_text(encoding="utf-8")
+        sheet.write_text(_EXTERNAL_URL.sub("none", css), encoding="utf-8")
 
 
 def failure_records(result: SuiteResult) -> list[dict[str, Any]]:

@@ -131,6 +131,8 @@ def test_data_docs_need_no_network(dirty_build: Path) -> None:
         html = page.read_text(encoding="utf-8")
         assert 'src="http' not in html and 'href="http' not in html, page
         assert page.name == "index.html" or "row_number" in html, page
+    for sheet in docs.rglob("*.css"):
+        assert "http" not in sheet.read_text(encoding="utf-8"), sheet
     for suite in ("items", "parsed_rows"):
         index = (docs / suite / "index.html").read_text(encoding="utf-8")
         results = [p for p in pages if p.is_relative_to(docs / suite / "validations")]
