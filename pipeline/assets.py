@@ -16,6 +16,7 @@ Each asset calls its stage's function and reports counts; the logic lives in
 
 import datetime as dt
 import json
+import shutil
 from dataclasses import replace
 
 import dagster as dg
@@ -27,7 +28,8 @@ from pipeline.columns import TRANSFERS
 from pipeline.fingerprint import MANIFEST_FILE, current_manifest, next_future_date
 from pipeline.reference import Reference
 from pipeline.report.build import build_reports
-from pipeline.resources import ArmtraceFolders, BuildLock
+from pipeline.resources import ArmtraceFolders, BuildLock, ValidationSettings
+from pipeline.stages import reconcile
 from pipeline.stages.clean import cut_off_date, normalise_rows
 from pipeline.stages.correct import apply_corrections, load_corrections
 from pipeline.stages.discover import discover_raw_files
@@ -49,10 +51,19 @@ from pipeline.stages.publish import (
     write_table,
 )
 from pipeline.stages.read import read_item_logs
-from pipeline.stages.reconcile import describe_failures, failures, reconciliation
 from pipeline.stages.resolve import resolve_records
 from pipeline.stages.transfers import normalise_transfers, transfer_frames
 from pipeline.tables import BUILD_MANIFEST, CORRECTIONS, DIVERSION_ISSUES, FIGURE_SETTINGS, FIGURES
+from pipeline.validation import (
+    DATA_DOCS_DIR,
+    PARSED_ROWS_SUITE,
+    SuiteResult,
+    describe_failures,
+    failure_records,
+    items_frame,
+    items_suite,
+    run_suite,
+)
 
 
 def preview(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
@@ -232,6 +243,25 @@ def every_row_accounted_for(resolved_rows: pl.DataFrame) -> dg.AssetCheckResult:
     )
 
 
+def suite_check_result(result: SuiteResult) -> dg.AssetCheckResult:
+    """Failed if an ERROR expectation failed (blocks), WARN if only WARN ones did."""
+    severity = dg.AssetCheckSeverity.ERROR if not result.passed else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(
+        passed=not result.failed(), severity=severity,
+        metadata={"rows": result.rows, "expectations": len(result.outcomes),
+                  "failed": dg.MetadataValue.json(failure_records(result)),
+                  "failures": dg.MetadataValue.md(describe_failures(result)),
+                  "data_docs": dg.MetadataValue.path(str(result.data_docs))})
+
+
+@dg.asset_check(asset=dg.AssetKey("parsed_rows"), blocking=True)
+def parsed_rows_expectations(folders: ArmtraceFolders,
+                             parsed_rows: pl.DataFrame) -> dg.AssetCheckResult:
+    """GX suite on the parsed rows: row_number a unique key, provenance on every row."""
+    docs = folders.paths.work_dir / DATA_DOCS_DIR / "parsed_rows"
+    return suite_check_result(run_suite("parsed_rows", parsed_rows, PARSED_ROWS_SUITE, docs))
+
+
 @dg.asset(group_name="publish", kinds={"duckdb"})
 def curated_tables(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, duckdb: DuckDBResource,
@@ -266,6 +296,61 @@ def curated_tables(
     return dg.MaterializeResult(metadata={
         f"{name}_rows": frame.height for name, frame in frames.items()
     })
+
+
+@dg.asset_check(asset=curated_tables, blocking=True)
+def items_expectations(folders: ArmtraceFolders, duckdb: DuckDBResource,
+                       validation: ValidationSettings) -> dg.AssetCheckResult:
+    """GX suite on items: required fields, value sets, ranges, unique keys."""
+    today = (dt.date.fromisoformat(validation.today) if validation.today
+             else dt.datetime.now(dt.UTC).date())
+    with duckdb.get_connection() as con:
+        items = con.sql("SELECT * FROM items ORDER BY row_number").pl()
+        categories = con.sql("SELECT category, item_kind FROM ref_categories").pl()
+        names = [n for (n,) in con.sql("SELECT DISTINCT name FROM ref_countries "
+                                       "UNION SELECT DISTINCT present_name FROM ref_countries "
+                                       "WHERE present_name IS NOT NULL ORDER BY 1").fetchall()]
+    suite = items_suite(categories, names, today)
+    docs = folders.paths.work_dir / DATA_DOCS_DIR / "items"
+    return suite_check_result(run_suite("items", items_frame(items), suite, docs))
+
+
+ROW_ACCOUNTING_SQL = """
+SELECT (SELECT coalesce(sum(rows_read), 0)::BIGINT FROM source_files) AS rows_in,
+       (SELECT count(*) FROM items) AS items,
+       (SELECT count(*) FROM record_versions) AS superseded,
+       (SELECT count(*) FROM dedup_decisions) AS merged,
+       (SELECT count(*) FROM quarantine) AS quarantined,
+       (SELECT count(*) FROM transfers) AS transfers
+"""
+
+
+@dg.asset_check(asset=curated_tables, blocking=True)
+def row_accounting(duckdb: DuckDBResource,
+                   validation: ValidationSettings) -> dg.AssetCheckResult:
+    """Rows in == items + superseded + merged + quarantined + transfers, and the quarantined
+    share is at
+    most max_quarantined_share (plain SQL: a sum across tables is not a GX column check)."""
+    with duckdb.get_connection() as con:
+        rows = con.sql(ROW_ACCOUNTING_SQL).pl().row(0, named=True)
+    placed = (rows["items"] + rows["superseded"] + rows["merged"] + rows["quarantined"]
+              + rows["transfers"])
+    share = rows["quarantined"] / rows["rows_in"] if rows["rows_in"] else 0.0
+    failed = []
+    if placed != rows["rows_in"]:
+        failed.append({"expectation": "rows_in_equal_rows_placed", "column": None,
+                       "severity": "ERROR", "unexpected": abs(rows["rows_in"] - placed),
+                       "examples": [f"rows in {rows['rows_in']}, placed {placed}"]})
+    limit = validation.max_quarantined_share
+    if share > limit:
+        failed.append({"expectation": "quarantined_share_at_most_max", "column": None,
+                       "severity": "ERROR", "unexpected": rows["quarantined"],
+                       "examples": [f"quarantined share {share:.4f} > "
+                                    f"--max-quarantined-share {limit:g}"]})
+    return dg.AssetCheckResult(passed=not failed, metadata={
+        **rows, "quarantined_share": share,
+        "max_quarantined_share": validation.max_quarantined_share,
+        "failed": dg.MetadataValue.json(failed)})
 
 
 class FigureConfig(dg.Config):
@@ -309,9 +394,10 @@ def reconciliation_check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """The figures agree with each other and with items: shares sum to 1, groups add up to All,
     the summary's counts equal the totals behind every breakdown (docs/figures.md)."""
     with duckdb.get_connection() as con:
-        results = reconciliation(con)
-    failed = failures(results)
-    summary = f"{failed.height} of {results.height} checks failed:\n{describe_failures(failed)}"
+        results = reconcile.reconciliation(con)
+    failed = reconcile.failures(results)
+    summary = (f"{failed.height} of {results.height} checks failed:\n"
+               f"{reconcile.describe_failures(failed)}")
     return dg.AssetCheckResult(
         passed=failed.is_empty(), description=summary if failed.height else None,
         metadata={
@@ -330,6 +416,8 @@ def report(folders: ArmtraceFolders, duckdb: DuckDBResource) -> dg.MaterializeRe
     with duckdb.get_connection() as con:
         written = build_reports(con, paths.reports_staging_dir, paths.raw_dir,
                                 paths.reference_dir, load_settings(con))
+    if (paths.work_dir / DATA_DOCS_DIR).is_dir():  # written by the checks; not byte-identical
+        shutil.copytree(paths.work_dir / DATA_DOCS_DIR, paths.reports_staging_dir / DATA_DOCS_DIR)
     return dg.MaterializeResult(metadata={
         **written, "staging": dg.MetadataValue.path(str(paths.reports_staging_dir))})
 
@@ -337,15 +425,16 @@ def report(folders: ArmtraceFolders, duckdb: DuckDBResource) -> dg.MaterializeRe
 @dg.asset(group_name="publish", deps=[report], kinds={"duckdb", "html"})
 def published(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, build_lock: BuildLock,
-    duckdb: DuckDBResource, raw_files: pl.DataFrame, normalised_rows: pl.DataFrame,
-    normalised_transfers: pl.DataFrame,
+    validation: ValidationSettings, duckdb: DuckDBResource, raw_files: pl.DataFrame,
+    normalised_rows: pl.DataFrame, normalised_transfers: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """The curated database and the reports folder readers use, replaced together by a
     finished build, with the manifest of what the build used."""
     paths = folders.paths
     run_config = context.run.run_config
     today = run_config.get("ops", {}).get("normalised_rows", {}).get("config", {}).get("today")
-    manifest = replace(current_manifest(paths, run_config, raw_files),
+    manifest = replace(current_manifest(paths, run_config, validation.max_quarantined_share,
+                                        raw_files),
                        cut_off=cut_off_date(today).isoformat(),
                        next_future_date=next_future_date(
                            (normalised_rows, "documented_on_parsed"),
@@ -368,4 +457,5 @@ def published(
 
 ASSETS = [raw_files, read_logs, apply_analyst_corrections, normalised_rows, resolved_rows,
           curated_tables, figures, report, published, read_transfers, normalised_transfers]
-ASSET_CHECKS = [every_row_accounted_for, reconciliation_check]
+ASSET_CHECKS = [every_row_accounted_for, parsed_rows_expectations, items_expectations,
+                row_accounting, reconciliation_check]

@@ -19,6 +19,7 @@ import dagster as dg
 from pipeline.fingerprint import current_manifest, published_manifest, rebuild_reasons
 from pipeline.paths import Paths
 from pipeline.resources import ArmtraceFolders
+from pipeline.validation import resolve_max_quarantined_share
 
 BUILD_JOB = "build"
 SENSOR_INTERVAL_SECONDS = 30
@@ -41,7 +42,7 @@ def folder_listing(paths: Paths) -> str:
 def build_request(paths: Paths, trigger: str) -> dg.RunRequest | dg.SkipReason:
     """A run of the build job if the inputs, code or libraries differ from the published
     build's; else a skip that says so."""
-    current = current_manifest(paths, run_config={})
+    current = current_manifest(paths, {}, resolve_max_quarantined_share())
     reasons = rebuild_reasons(published_manifest(paths), current, dt.datetime.now(dt.UTC).date())
     if not reasons:
         return dg.SkipReason(f"inputs, code and libraries are unchanged since the published "

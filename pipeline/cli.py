@@ -22,6 +22,7 @@ from pipeline.paths import ENV_CORRECTIONS_DIR, Paths
 from pipeline.safe_csv import write_safe_csv
 from pipeline.stages.clean import cut_off_date
 from pipeline.stages.publish import finish_interrupted_publish
+from pipeline.validation import DATA_DOCS_DIR, resolve_max_quarantined_share
 
 if TYPE_CHECKING:  # Dagster and the asset graph load only when a build runs (~2 s)
     import dagster as dg
@@ -97,14 +98,17 @@ def build_run_config(today: str | None, figures: dict[str, object] | None) -> di
     }
 
 
-def run_build(paths: Paths, run_config: dict,
+def run_build(paths: Paths, run_config: dict, max_quarantined_share: float,
               handler: _ProgressHandler | None = None) -> dg.ExecuteInProcessResult:
     import dagster as dg
 
     from pipeline.definitions import BUILD_JOB, build_definitions
+    from pipeline.resources import ValidationSettings
 
     handler = handler or _ProgressHandler()
-    defs = dg.Definitions.merge(build_definitions(paths),
+    today = run_config["ops"]["normalised_rows"]["config"]["today"]
+    validation = ValidationSettings(max_quarantined_share=max_quarantined_share, today=today)
+    defs = dg.Definitions.merge(build_definitions(paths, validation),
                                 dg.Definitions(loggers={"progress": progress_logger(handler)}))
     with _instance() as instance:
         return defs.resolve_job_def(BUILD_JOB).execute_in_process(
@@ -151,16 +155,42 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     messages = []
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
+        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+            continue  # _failed_expectations says which expectations failed
         while error is not None and error.cause is not None and "dagster" in error.cls_name.lower():
             error = error.cause  # show the user's error, not Dagster's wrapper
         messages.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
     return messages
 
 
-def _rebuild_reasons(paths: Paths, run_config: dict) -> list[str]:
+def _failed_expectations(result: dg.ExecuteInProcessResult, docs: Path) -> list[str]:
+    """One block per failed expectation of a failed check, from the checks' metadata (or the
+    check's description, for checks that are not GX suites)."""
+    import dagster as dg
+
+    lines = []
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            continue
+        check = evaluation.check_name
+        severity = "" if evaluation.severity == dg.AssetCheckSeverity.ERROR else " (warning)"
+        failed = evaluation.metadata.get("failed")
+        if failed is None and evaluation.description:  # a check that describes its failures
+            lines.append(f"{check}{severity}: {evaluation.description}")
+        for failure in failed.value if failed is not None else []:
+            column = f", column {failure['column']}" if failure["column"] else ""
+            lines.append(f"{check}{severity}: {failure['expectation']}{column}: "
+                         f"{failure['unexpected']} unexpected")
+            lines += [f"    e.g. {example}" for example in failure["examples"]]
+    if lines:
+        lines.append(f"Data Docs of the checks: {docs}")
+    return lines
+
+
+def _rebuild_reasons(paths: Paths, run_config: dict, max_quarantined_share: float) -> list[str]:
     """Why the published build is out of date; empty when a build would change nothing."""
     try:
-        current = current_manifest(paths, run_config)
+        current = current_manifest(paths, run_config, max_quarantined_share)
     except FileNotFoundError as error:  # no raw folder: the build itself reports it
         return [str(error)]
     clean = run_config["ops"]["normalised_rows"]["config"]
@@ -178,19 +208,21 @@ def command_build(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"armtrace build: {error}", file=sys.stderr)
         return 2
+    share = resolve_max_quarantined_share(args.max_quarantined_share)
     try:
         with build_lock(paths.curated_dir, args.wait):
-            return _build_locked(paths, run_config, args.force)
+            return _build_locked(paths, run_config, share, args.force)
     except BuildBusy as error:
         print(f"armtrace build: {error}", file=sys.stderr)
         return EXIT_BUSY
 
 
-def _build_locked(paths: Paths, run_config: dict, force: bool) -> int:
+def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
+                  force: bool) -> int:
     done = finish_interrupted_publish(paths)
     if done:
         print(f"armtrace build: {done}", file=sys.stderr)
-    reasons = _rebuild_reasons(paths, run_config)
+    reasons = _rebuild_reasons(paths, run_config, max_quarantined_share)
     if not reasons and not force:
         print("up to date: inputs, code, libraries and settings are unchanged since the "
               "published build; nothing to do (pass --force to rebuild anyway)",
@@ -203,13 +235,17 @@ def _build_locked(paths: Paths, run_config: dict, force: bool) -> int:
     if len(reasons) > SHOWN_REASONS:
         print(f"  and {len(reasons) - SHOWN_REASONS} more changes", file=sys.stderr)
     handler = _ProgressHandler()
-    result = run_build(paths, run_config, handler=handler)
+    result = run_build(paths, run_config, max_quarantined_share, handler=handler)
     if not result.success:
         print("build failed; the published database and reports were left as they were:",
               file=sys.stderr)
-        for message in _failure_messages(result) or ["see the Dagster run log"]:
+        failed = _failed_expectations(result, paths.work_dir / DATA_DOCS_DIR)
+        for message in _failure_messages(result) + failed or ["see the Dagster run log"]:
             print(f"  {message}", file=sys.stderr)
         return 1
+    warnings = _failed_expectations(result, paths.reports_dir / DATA_DOCS_DIR)
+    for message in warnings:  # WARN expectations do not block; say so all the same
+        print(f"  warning: {message}", file=sys.stderr)
     write_timings(paths.reports_dir / TIMINGS_FILE, handler.seconds)
     print_summary(paths.database)
     print(f"reports: {paths.reports_dir / 'index.html'}")
@@ -267,6 +303,16 @@ def _years(text: str) -> list[int]:
     if years != sorted(set(years)):
         raise argparse.ArgumentTypeError(f"period edges must increase: {text!r}")
     return years
+
+
+def _share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"not a share between 0 and 1: {text!r}")
+    return share
 
 
 def command_sample(args: argparse.Namespace) -> int:
@@ -348,6 +394,10 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                        help="wait up to SECONDS for another build of the same curated folder "
                             "to finish (default: 0, exit at once with code 75)")
+    build.add_argument("--max-quarantined-share", type=_share, metavar="SHARE",
+                       help="largest share of input rows that may be quarantined; above it the "
+                            "build is blocked and nothing is published (default: "
+                            "$ARMTRACE_MAX_QUARANTINED_SHARE or 0.05)")
     build.set_defaults(handler=command_build)
 
     sample = commands.add_parser(

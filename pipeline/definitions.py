@@ -8,14 +8,15 @@ from dagster_duckdb import DuckDBResource
 from pipeline.assets import ASSET_CHECKS, ASSETS
 from pipeline.automation import BUILD_JOB, daily_build, raw_folder_changed
 from pipeline.paths import Paths
-from pipeline.resources import ArmtraceFolders, BuildLock, StageFrames
+from pipeline.resources import ArmtraceFolders, BuildLock, StageFrames, ValidationSettings
 
 LOCK_WAIT_SECONDS = 900.0
 """How long a run started by the sensor, the schedule or the UI waits for a build started from
 the shell to finish (runs Dagster starts queue behind each other: see dagster.yaml)."""
 
 
-def build_definitions(paths: Paths) -> dg.Definitions:
+def build_definitions(paths: Paths,
+                      validation: ValidationSettings | None = None) -> dg.Definitions:
     """The asset graph wired to one set of folders (the CLI passes its flags here)."""
     folders = ArmtraceFolders.from_paths(paths)
     return dg.Definitions(
@@ -34,6 +35,7 @@ def build_definitions(paths: Paths) -> dg.Definitions:
                                     wait_seconds=LOCK_WAIT_SECONDS),
             "duckdb": DuckDBResource(database=str(paths.work_database)),
             "io_manager": StageFrames(base_dir=str(paths.work_dir / "stages")),
+            "validation": validation or ValidationSettings.resolve(),
         },
     )
 

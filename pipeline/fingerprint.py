@@ -93,10 +93,11 @@ def library_components() -> dict[str, str]:
             if d.metadata["Name"]}
 
 
-def current_manifest(paths: Paths, run_config: dict[str, Any],
+def current_manifest(paths: Paths, run_config: dict[str, Any], max_quarantined_share: float,
                      raw_files: pl.DataFrame | None = None) -> Manifest:
-    """The manifest of a build of `paths` with `run_config`. `raw_files` (path, sha256): the
-    raw files as the build saw them; found afresh when not given."""
+    """The manifest of a build of `paths` with `run_config` and the validation threshold
+    (a resource setting, not in the run config). `raw_files` (path, sha256): the raw files as
+    the build saw them; found afresh when not given."""
     raw = raw_files if raw_files is not None else discover_raw_files(paths.raw_dir)
     return Manifest({
         **{f"input/{path}": sha for path, sha in raw.select("path", "sha256").rows()},
@@ -105,6 +106,7 @@ def current_manifest(paths: Paths, run_config: dict[str, Any],
         **_hashed_files(CODE_DIR, "code", CODE_SUFFIXES),
         **library_components(),
         **settings_components(run_config),
+        "setting/validation.max_quarantined_share": json.dumps(max_quarantined_share),
     })
 
 

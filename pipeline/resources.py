@@ -13,6 +13,7 @@ from upath import UPath
 from pipeline.lock import build_lock
 from pipeline.paths import Paths
 from pipeline.stages.publish import finish_interrupted_publish
+from pipeline.validation import DEFAULT_MAX_QUARANTINED_SHARE, resolve_max_quarantined_share
 
 
 class ArmtraceFolders(dg.ConfigurableResource):
@@ -53,6 +54,22 @@ class BuildLock(dg.ConfigurableResource):
             if done and context.log:
                 context.log.warning(done)
             yield self
+
+
+class ValidationSettings(dg.ConfigurableResource):
+    """Thresholds of the data checks (pipeline/validation.py)."""
+
+    max_quarantined_share: float = DEFAULT_MAX_QUARANTINED_SHARE
+    """Largest share of input rows that may be quarantined before the build is blocked."""
+    today: str | None = None
+    """ISO date after which no item may be documented (default: today, UTC)."""
+
+    @classmethod
+    def resolve(cls, max_quarantined_share: float | None = None,
+                today: str | None = None) -> ValidationSettings:
+        """The flag wins over $ARMTRACE_MAX_QUARANTINED_SHARE over the default."""
+        return cls(today=today,
+                   max_quarantined_share=resolve_max_quarantined_share(max_quarantined_share))
 
 
 class _ParquetFrames(dg.UPathIOManager):

@@ -25,6 +25,7 @@ from pipeline.fingerprint import (
 )
 from pipeline.paths import REPO_ROOT, Paths
 from pipeline.resources import ArmtraceFolders
+from pipeline.validation import resolve_max_quarantined_share
 from tests.conftest import TODAY, write_dirty_raw_folder
 
 NEW_LOG = "id,date,country,site,category,qty\nN-1,2016-02-01,Iraq,Baiji,cartridge,7\n"
@@ -159,9 +160,9 @@ def test_the_next_future_date_covers_items_and_transfers() -> None:
 
 
 def test_the_manifest_is_the_same_for_the_same_inputs(folders: Paths) -> None:
-    first = current_manifest(folders, {"ops": {"figures": {"config": {"recent_from": 2014}}}})
-    again = current_manifest(folders, {"ops": {"figures": {"config": {"recent_from": 2014}}}})
-    other = current_manifest(folders, {"ops": {"figures": {"config": {"recent_from": 2015}}}})
+    first = current_manifest(folders, {"ops": {"figures": {"config": {"recent_from": 2014}}}}, 0.05)
+    again = current_manifest(folders, {"ops": {"figures": {"config": {"recent_from": 2014}}}}, 0.05)
+    other = current_manifest(folders, {"ops": {"figures": {"config": {"recent_from": 2015}}}}, 0.05)
     assert first.fingerprint == again.fingerprint != other.fingerprint
 
 
@@ -236,7 +237,7 @@ def test_sensor_requests_one_run_per_change_once_the_folder_settles(built: Paths
     assert runs == [] and skip.startswith("files changed; waiting one interval")  # copying?
     runs, skip, cursor = _tick(built, cursor)
     assert len(runs) == 1
-    expected = current_manifest(built, {}).fingerprint
+    expected = current_manifest(built, {}, resolve_max_quarantined_share()).fingerprint
     assert runs[0].run_key == f"raw-folder-{expected}"
     assert runs[0].tags["armtrace/trigger"] == "raw-folder"
     runs, skip, cursor = _tick(built, cursor)  # the same change never asks twice

@@ -1,0 +1,288 @@
+"""Great Expectations suites on the parsed rows and on `items`, and their Data Docs.
+
+The suites are data: a list of `Expectation` (GX expectation class, its arguments, a
+severity and why it holds) per suite, readable without knowing GX. `run_suite` validates a
+polars frame against one suite with an ephemeral GX context (GX's SQL datasource on DuckDB
+fails every expectation silently, so frames go through pandas) and writes that suite's Data
+Docs into a folder of its own, rewritten to need no network. GX is imported inside the
+functions: the import takes seconds and the pipeline module must load fast.
+
+ERROR expectations block publishing (the asset checks in `pipeline/assets.py` are blocking);
+WARN expectations are reported and do not block.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+ERROR, WARN = "ERROR", "WARN"
+EXAMPLES = 3
+DATA_DOCS_DIR = "data-docs"
+DEFAULT_MAX_QUARANTINED_SHARE = 0.05
+ENV_MAX_QUARANTINED_SHARE = "ARMTRACE_MAX_QUARANTINED_SHARE"
+EARLIEST_YEAR = 1850
+CALIBRE_FAMILIES = ["warsaw_pact", "nato", "other", "unknown"]
+ITEM_KINDS = ["weapons", "ammunition", "ied_materiel"]
+PROVENANCE = ("source_file", "source_line")
+
+
+def resolve_max_quarantined_share(given: float | None = None) -> float:
+    """The largest quarantined share allowed: the flag, else $ARMTRACE_MAX_QUARANTINED_SHARE,
+    else the default."""
+    if given is not None:
+        return given
+    return float(os.environ.get(ENV_MAX_QUARANTINED_SHARE) or DEFAULT_MAX_QUARANTINED_SHARE)
+
+
+class ExpectationError(RuntimeError):
+    """An expectation could not be evaluated: a programming error, not bad data."""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    type: str
+    """GX expectation class, e.g. ExpectColumnValuesToNotBeNull."""
+    kwargs: dict[str, Any]
+    why: str
+    severity: str = ERROR
+
+    @property
+    def column(self) -> str | None:
+        return self.kwargs.get("column") or self.kwargs.get("column_A")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one expectation: examples are (file:line, value) pairs."""
+
+    expectation: Expectation
+    success: bool
+    unexpected_count: int
+    examples: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    suite: str
+    rows: int
+    outcomes: list[Outcome]
+    data_docs: Path | None
+
+    def failed(self, severity: str | None = None) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success
+                and (severity is None or o.expectation.severity == severity)]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed(ERROR)
+
+
+def _not_null(column: str, why: str) -> Expectation:
+    return Expectation("ExpectColumnValuesToNotBeNull", {"column": column}, why)
+
+
+def _unique(column: str, why: str, severity: str = ERROR) -> Expectation:
+    return Expectation("ExpectColumnValuesToBeUnique", {"column": column}, why, severity)
+
+
+PARSED_ROWS_SUITE = [
+    _not_null("row_number", "every input row has a position in the build"),
+    _unique("row_number", "row_number is the key that links items, versions, merges and "
+                          "quarantine"),
+    _not_null("source_file", "provenance: every row names its file"),
+    Expectation("ExpectColumnValuesToBeBetween",
+                {"column": "source_line", "min_value": 1},
+                "lines count from 1 (NULL only for the one row of an unreadable file)"),
+]
+
+
+def items_suite(categories: pl.DataFrame, country_names: list[str],
+                today: dt.date) -> list[Expectation]:
+    """The suite on `items`. categories: category, item_kind (ref_categories);
+    country_names: every display name a country may take (ref_countries.name)."""
+    required = ["record_id", "documented_on", "documented_in", "site", "category", "item_kind",
+                "quantity"]
+    return [
+        *[_not_null(column, "required by the item-log contract") for column in required],
+        _not_null("source_file", "provenance"), _not_null("source_line", "provenance"),
+        _unique("row_number", "one item per input row"),
+        _unique("record_id", "resolve keeps one version per record id"),
+        Expectation("ExpectColumnValuesToNotBeNull", {"column": "origin", "mostly": 0.9},
+                    "the figures by origin rest on items whose origin is known", WARN),
+        Expectation("ExpectColumnValuesToBeInSet",
+                    {"column": "category", "value_set": sorted(categories["category"])},
+                    "contract categories"),
+        Expectation("ExpectColumnValuesToBeInSet", {"column": "item_kind", "value_set": ITEM_KINDS},
+                    "the three kinds counted separately"),
+        Expectation("ExpectColumnValuesToBeInSet",
+                    {"column": "calibre_family", "value_set": CALIBRE_FAMILIES},
+                    "calibre families of the figures"),
+        Expectation("ExpectColumnValuesToBeInSet",
+                    {"column": "origin", "value_set": country_names}, "reference countries"),
+        Expectation("ExpectColumnValuesToBeInSet",
+                    {"column": "documented_in", "value_set": country_names},
+                    "reference countries"),
+        Expectation("ExpectColumnValuesToBeBetween", {"column": "quantity", "min_value": 1},
+                    "a row documents at least one item or unit"),
+        Expectation("ExpectColumnValuesToBeBetween",
+                    {"column": "weapon_quantity", "min_value": 1, "max_value": 1},
+                    "weapons are documented one per row (quantity of weapons rows)"),
+        Expectation("ExpectColumnValuesToBeBetween",
+                    {"column": "year_of_manufacture", "min_value": EARLIEST_YEAR},
+                    f"no manufacture before {EARLIEST_YEAR}"),
+        Expectation("ExpectColumnPairValuesAToBeGreaterThanB",
+                    {"column_A": "documented_year", "column_B": "year_of_manufacture",
+                     "or_equal": True, "ignore_row_if": "either_value_is_missing"},
+                    "nothing is made after the year it was documented"),
+        Expectation("ExpectColumnValuesToBeBetween",
+                    {"column": "latitude", "min_value": -90, "max_value": 90}, "degrees"),
+        Expectation("ExpectColumnValuesToBeBetween",
+                    {"column": "longitude", "min_value": -180, "max_value": 180}, "degrees"),
+        Expectation("ExpectColumnValuesToBeBetween",
+                    {"column": "documented_on",
+                     "max_value": dt.datetime.combine(today, dt.time())},
+                    "nothing is documented after the build's today"),
+    ]
+
+
+def items_frame(items: pl.DataFrame) -> pl.DataFrame:
+    """items with the derived columns the suite compares (documented_year, weapon_quantity).
+    Needs the `items` columns."""
+    return items.with_columns(
+        documented_year=pl.col("documented_on").dt.year(),
+        weapon_quantity=pl.when(pl.col("item_kind") == "weapons").then(pl.col("quantity")),
+    )
+
+
+def _examples(frame: pl.DataFrame, column: str | None, indexes: list[int]) -> list[tuple[str, str]]:
+    examples = []
+    for index in indexes[:EXAMPLES]:
+        row = frame.row(index, named=True)
+        where = (f"{row['source_file']}:{row['source_line']}"
+                 if all(c in row for c in PROVENANCE) else f"row {index + 1}")
+        value = row.get(column) if column else ""
+        examples.append((where, repr(value) if isinstance(value, str) or value is None
+                         else str(value)))
+    return examples
+
+
+def _outcome(expectation: Expectation, result: Any, frame: pl.DataFrame) -> Outcome:
+    info = result.exception_info or {}
+    infos = info.values() if info and "raised_exception" not in info else [info]
+    for entry in infos:
+        if entry.get("raised_exception"):
+            raise ExpectationError(f"{expectation.type}({expectation.kwargs}) could not be "
+                                   f"evaluated: {entry.get('exception_message')}")
+    details = result.result or {}
+    return Outcome(expectation, bool(result.success), int(details.get("unexpected_count") or 0),
+                   _examples(frame, expectation.column, details.get("unexpected_index_list") or []))
+
+
+def run_suite(name: str, frame: pl.DataFrame, suite: list[Expectation],
+              docs_dir: Path | None = None) -> SuiteResult:
+    """Validate `frame` against `suite`; write Data Docs into `docs_dir` (replaced) if given.
+
+    Raises ExpectationError when an expectation cannot be built or evaluated."""
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    # without a config, GX adds a docs site in a temporary folder it never removes
+    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        progress_bars=ProgressBarsConfig(globally=False)))
+    if docs_dir is not None:
+        shutil.rmtree(docs_dir, ignore_errors=True)
+        context.add_data_docs_site(site_name="armtrace", site_config={
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": str(docs_dir)}})
+    gx_suite = context.suites.add(gx.ExpectationSuite(name))
+    for index, expectation in enumerate(suite):
+        try:
+            cls = getattr(gx.expectations, expectation.type)
+            gx_suite.add_expectation(cls(**expectation.kwargs,
+                                         meta={"index": index, "why": expectation.why,
+                                               "severity": expectation.severity}))
+        except Exception as error:  # GX raises pydantic and its own errors: all are ours
+            raise ExpectationError(f"{expectation.type}({expectation.kwargs}) is not a valid "
+                                   f"expectation: {error}") from None
+    batch = context.data_sources.add_pandas("frames").add_dataframe_asset(name) \
+        .add_batch_definition_whole_dataframe("whole")
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=name, data=batch, suite=gx_suite))
+    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_dir else []
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name=name, validation_definitions=[definition], actions=actions,
+        result_format={"result_format": "COMPLETE"}))
+    run = checkpoint.run(batch_parameters={"dataframe": frame.to_pandas()})
+    results = next(iter(run.run_results.values())).results
+    by_index = {r.expectation_config.meta["index"]: r for r in results}
+    outcomes = [_outcome(e, by_index[i], frame) for i, e in enumerate(suite)]
+    if docs_dir is not None:
+        make_offline(docs_dir)
+    return SuiteResult(name, frame.height, outcomes,
+                       docs_dir / "index.html" if docs_dir else None)
+
+
+_EXTERNAL_TAG = re.compile(
+    r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>|<link[^>]*\shref="https?://[^"]*"[^>]*>',
+    re.IGNORECASE)
+_EXTERNAL_IMG = re.compile(r'(<img[^>]*\ssrc=)"https?://[^"]*"', re.IGNORECASE)
+_EXTERNAL_HREF = re.compile(r'\shref="https?://[^"]*"', re.IGNORECASE)
+_EXTERNAL_URL = re.compile(r"url\(\s*['\"]?https?://[^)]*\)", re.IGNORECASE)
+
+
+def make_offline(docs_dir: Path) -> None:
+    """Rewrite every Data Docs page so that it needs no network: GX's pages load bootstrap,
+    jquery, vega and fonts from CDNs and its logo from S3. The tables are static HTML, so the
+    pages stay readable without those scripts and styles (GX ships its own static/styles).
+    The index lists its validation results with bootstrap-table (a CDN script), so a plain
+    list of links to every page is added to it."""
+    pages = sorted(p.relative_to(docs_dir).as_posix() for p in docs_dir.rglob("*.html"))
+    links = "".join(f'<li><a href="{p}">{p}</a></li>' for p in pages if p != "index.html")
+    for page in docs_dir.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        html = _EXTERNAL_TAG.sub("", html)
+        html = _EXTERNAL_IMG.sub(r'\1""', html)
+        html = _EXTERNAL_HREF.sub("", html)
+        if page == docs_dir / "index.html":
+            html = html.replace("</body>", f"<h2>Pages (offline list)</h2><ul>{links}</ul>"
+                                           "</body>", 1)
+        page.write_text(html, encoding="utf-8")
+    for sheet in docs_dir.rglob("*.css"):  # the default styles load a logo from S3
+        css = sheet.read_text(encoding="utf-8")
+        sheet.write_text(_EXTERNAL_URL.sub("none", css), encoding="utf-8")
+
+
+def failure_records(result: SuiteResult) -> list[dict[str, Any]]:
+    """Failed expectations as JSON-ready records (check metadata the CLI prints)."""
+    return [{"expectation": o.expectation.type, "column": o.expectation.column,
+             "severity": o.expectation.severity, "unexpected": o.unexpected_count,
+             "examples": [f"{where} {value}" for where, value in o.examples]}
+            for o in result.failed()]
+
+
+def describe_failures(result: SuiteResult) -> str:
+    """A markdown table of failed expectations with examples (for Dagster metadata)."""
+    lines = ["| severity | expectation | column | unexpected | examples |", "|---|---|---|---|---|"]
+    for outcome in result.failed():
+        examples = "; ".join(f"{where} {value}" for where, value in outcome.examples)
+        lines.append(f"| {outcome.expectation.severity} | {outcome.expectation.type} | "
+                     f"{outcome.expectation.column or ''} | {outcome.unexpected_count} | "
+                     f"{examples.replace('|', '/')} |")
+    return "\n".join(lines)

@@ -1,0 +1,162 @@
+"""The Great Expectations suites: they pass on clean builds, a failing ERROR check blocks
+publishing and is named with examples, a broken expectation is a programming error."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from pipeline.assets import ASSET_CHECKS, ASSETS
+from pipeline.cli import main
+from pipeline.definitions import build_definitions
+from pipeline.paths import Paths
+from pipeline.resources import ValidationSettings
+from pipeline.validation import (
+    PARSED_ROWS_SUITE,
+    Expectation,
+    ExpectationError,
+    items_frame,
+    items_suite,
+    run_suite,
+)
+from tests.conftest import TODAY, write_dirty_raw_folder
+
+DIRTY_QUARANTINED, DIRTY_ROWS_IN = 9, 28
+
+
+def _items_and_suite(curated: Path) -> tuple[pl.DataFrame, list[Expectation]]:
+    with duckdb.connect(str(curated / "armtrace.duckdb"), read_only=True) as con:
+        items = con.sql("SELECT * FROM items ORDER BY row_number").pl()
+        categories = con.sql("SELECT category, item_kind FROM ref_categories").pl()
+        names = [n for (n,) in con.sql("SELECT name FROM ref_countries").fetchall()]
+    return items_frame(items), items_suite(categories, names, dt.date.fromisoformat(TODAY))
+
+
+def test_items_suite_passes_on_the_dirty_build(dirty_build: Path) -> None:
+    items, suite = _items_and_suite(dirty_build)
+    result = run_suite("items", items, suite)
+    assert result.passed and not result.failed(), result.failed()
+    assert len(result.outcomes) == len(suite)
+
+
+def test_suite_names_failed_expectations_with_examples(dirty_build: Path) -> None:
+    items, suite = _items_and_suite(dirty_build)
+    first, second = items.row(0, named=True), items.row(1, named=True)
+    broken = items.with_columns(
+        site=pl.when(pl.col("row_number") == first["row_number"]).then(None)
+        .otherwise(pl.col("site")),
+        row_number=pl.when(pl.col("row_number") == second["row_number"])
+        .then(first["row_number"]).otherwise(pl.col("row_number")),
+    )
+    result = run_suite("items", broken, suite)
+    assert not result.passed
+    failed = {(o.expectation.type, o.expectation.column): o for o in result.failed()}
+    assert set(failed) == {("ExpectColumnValuesToNotBeNull", "site"),
+                           ("ExpectColumnValuesToBeUnique", "row_number")}
+    null_site = failed[("ExpectColumnValuesToNotBeNull", "site")]
+    assert null_site.unexpected_count == 1
+    assert null_site.examples == [(f"{first['source_file']}:{first['source_line']}", "None")]
+    assert failed[("ExpectColumnValuesToBeUnique", "row_number")].unexpected_count == 2
+
+
+def test_a_warn_expectation_does_not_fail_the_suite(dirty_build: Path) -> None:
+    items, suite = _items_and_suite(dirty_build)
+    unknown = items.with_columns(origin=pl.when(pl.col("row_number") % 5 == 0)
+                                 .then(pl.col("origin")))  # most origins unknown: WARN
+    result = run_suite("items", unknown, suite)
+    assert result.passed
+    assert [(o.expectation.column, o.expectation.severity) for o in result.failed()] == [
+        ("origin", "WARN")]
+    assert items["origin"].null_count() == 1  # near miss: 14 of 15 known passes (test above)
+
+
+def test_a_broken_expectation_is_a_programming_error_not_bad_data() -> None:
+    frame = pl.DataFrame({"row_number": [1, 2], "source_file": ["a", "b"],
+                          "source_line": [2, 3]})
+    wrong_kwarg = [Expectation("ExpectColumnValuesToBeBetween",
+                               {"column": "row_number", "minimum": 1}, "typo")]
+    with pytest.raises(ExpectationError, match="not a valid expectation"):
+        run_suite("broken", frame, wrong_kwarg)
+    wrong_type = [Expectation("ExpectColumnValuesToBeBetween",
+                              {"column": "source_file", "min_value": 1}, "text vs number")]
+    with pytest.raises(ExpectationError, match="could not be evaluated"):
+        run_suite("broken", frame, wrong_type)
+    assert run_suite("parsed_rows", frame, PARSED_ROWS_SUITE).passed  # near miss
+
+
+def _build(raw: Path, root: Path, share: str) -> int:
+    return main(["build", "--raw", str(raw), "--curated", str(root / "curated"),
+                 "--reports", str(root / "reports"), "--today", TODAY,
+                 "--max-quarantined-share", share])
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_quarantined_share_above_the_threshold_blocks_publishing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = write_dirty_raw_folder(tmp_path / "raw")
+    at_threshold = str(DIRTY_QUARANTINED / DIRTY_ROWS_IN)
+    assert _build(raw, tmp_path, at_threshold) == 0  # near miss: exactly at the limit passes
+    database, reports = tmp_path / "curated" / "armtrace.duckdb", tmp_path / "reports"
+    published, report_files = database.read_bytes(), _files(reports)
+    assert "data-docs/items/index.html" in report_files
+    assert 'href="data-docs/items/index.html"' in (reports / "index.html").read_text()
+    capsys.readouterr()
+
+    assert _build(raw, tmp_path, "0.3") == 1
+    err = capsys.readouterr().err
+    assert "row_accounting: quarantined_share_at_most_max: 9 unexpected" in err
+    assert "quarantined share 0.3214 > --max-quarantined-share 0.3" in err
+    assert "left as they were" in err
+    assert f"Data Docs of the checks: {tmp_path / 'curated' / '.work' / 'data-docs'}" in err
+    assert "Traceback" not in err
+    assert database.read_bytes() == published
+    assert _files(reports) == report_files
+
+
+def test_data_docs_need_no_network(dirty_build: Path) -> None:
+    docs = dirty_build.parent / "reports" / "data-docs"
+    pages = list(docs.rglob("*.html"))
+    assert {p.relative_to(docs).as_posix() for p in pages} >= {"items/index.html",
+                                                               "parsed_rows/index.html"}
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert 'src="http' not in html and 'href="http' not in html, page
+        assert page.name == "index.html" or "row_number" in html, page
+    for sheet in docs.rglob("*.css"):
+        assert "http" not in sheet.read_text(encoding="utf-8"), sheet
+    for suite in ("items", "parsed_rows"):
+        index = (docs / suite / "index.html").read_text(encoding="utf-8")
+        results = [p for p in pages if p.is_relative_to(docs / suite / "validations")]
+        assert len(results) == 1
+        assert f'href="{results[0].relative_to(docs / suite).as_posix()}"' in index
+
+
+def test_materialize_stops_before_publishing_when_a_blocking_check_fails(
+        tmp_path: Path) -> None:
+    raw = write_dirty_raw_folder(tmp_path / "raw")
+    paths = Paths.resolve(raw, tmp_path / "curated", tmp_path / "reports")
+    resources = {**build_definitions(paths).resources,
+                 "validation": ValidationSettings(max_quarantined_share=0.05, today=TODAY)}
+    result = dg.materialize(
+        [*ASSETS, *ASSET_CHECKS], resources=resources, instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"normalised_rows": {"config": {"today": TODAY}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations["row_accounting"].passed
+    assert evaluations["items_expectations"].passed
+    assert evaluations["parsed_rows_expectations"].passed
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "curated_tables" in materialized
+    assert not materialized & {"figures", "report", "published_database", "published_reports"}
+    assert not paths.database.exists() and not paths.reports_dir.exists()
