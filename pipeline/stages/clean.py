@@ -56,7 +56,7 @@ def parse_date(text: str) -> dt.datetime | None:
     return None
 
 
-def _distinct_map(
+def distinct_map(
     frame: pl.DataFrame, column: str, interpret: Callable[[str], Any], dtype: pl.DataType
 ) -> pl.Expr:
     """Apply `interpret` to each distinct value of `column` only, as a lookup expression."""
@@ -65,16 +65,17 @@ def _distinct_map(
     return pl.col(column).replace_strict(mapping, default=None, return_dtype=dtype)
 
 
-def _is_unknown(column: str) -> pl.Expr:
+def is_unknown(column: str) -> pl.Expr:
     return pl.col(column).is_null() | pl.col(column).str.to_lowercase().is_in(UNKNOWN_MARKERS)
 
 
-def _problem(condition: pl.Expr, message: pl.Expr | str) -> pl.Expr:
+def flag_row(condition: pl.Expr, message: pl.Expr | str) -> pl.Expr:
+    """The row's problem message where `condition` holds, else NULL."""
     message = pl.lit(message) if isinstance(message, str) else message
     return pl.when(condition).then(message).otherwise(pl.lit(None, pl.String))
 
 
-def _quoted(column: str) -> pl.Expr:
+def quoted(column: str) -> pl.Expr:
     return pl.format("'{}'", pl.col(column))
 
 
@@ -93,7 +94,7 @@ def record_key(column: str) -> pl.Expr:
     )
     key = unprefixed.str.replace_all(r"[\s\-/.]", "")
     # an illegible serial ('n/a', 'unknown') is no serial: it must not match another one
-    return pl.when((key != "") & ~_is_unknown(column)).then(key)
+    return pl.when((key != "") & ~is_unknown(column)).then(key)
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -111,15 +112,18 @@ def normalise_rows(parsed: pl.DataFrame, reference: Reference, today: dt.date) -
     )
     # 'n/a' where the documentation country belongs is a blank, not Namibia (code NA)
     frame = frame.with_columns(
-        documented_in=pl.when(~_is_unknown("documented_in")).then(pl.col("documented_in")))
+        documented_in=pl.when(~is_unknown("documented_in")).then(pl.col("documented_in")))
     frame = _interpret_values(frame, reference)
     frame = _derive_years(frame)
     frame = frame.with_columns(problems=_problems(frame, today))
     frame = _flag_conflicting_ids(frame)
-    return frame.with_columns(
-        reasons=pl.col("problems").list.eval(pl.element().str.extract(r"^([a-z_]+):"))
-        .list.unique(maintain_order=True)
-    )
+    return frame.with_columns(reasons=reason_codes())
+
+
+def reason_codes() -> pl.Expr:
+    """The rule codes of `problems` (`code: message` strings), each once, in order."""
+    return pl.col("problems").list.eval(pl.element().str.extract(r"^([a-z_]+):")).list.unique(
+        maintain_order=True)
 
 
 def _interpret_values(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame:
@@ -145,24 +149,24 @@ def _interpret_values(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame
         return designation_key(model(text) or text)
 
     anti_armour_models = {m for m, aa in reference.models_by_key.values() if aa}
-    origin_known = ~_is_unknown("country_of_manufacture")
+    origin_known = ~is_unknown("country_of_manufacture")
     return frame.with_columns(
-        documented_on_parsed=_distinct_map(frame, "documented_on", parse_date, pl.Datetime),
-        updated_at_parsed=_distinct_map(frame, "updated_at", parse_date, pl.Datetime),
-        documented_in_code=_distinct_map(frame, "documented_in", reference.country_code,
+        documented_on_parsed=distinct_map(frame, "documented_on", parse_date, pl.Datetime),
+        updated_at_parsed=distinct_map(frame, "updated_at", parse_date, pl.Datetime),
+        documented_in_code=distinct_map(frame, "documented_in", reference.country_code,
                                          pl.String),
         origin_state_code=pl.when(origin_known).then(
-            _distinct_map(frame, "country_of_manufacture", reference.country_code, pl.String)),
-        category_normalised=_distinct_map(frame, "category", reference.category, pl.String),
-        calibre_found=_distinct_map(frame, "calibre", calibre, calibre_struct),
-        model_designation=_distinct_map(frame, "model", model, pl.String),
+            distinct_map(frame, "country_of_manufacture", reference.country_code, pl.String)),
+        category_normalised=distinct_map(frame, "category", reference.category, pl.String),
+        calibre_found=distinct_map(frame, "calibre", calibre, calibre_struct),
+        model_designation=distinct_map(frame, "model", model, pl.String),
         latitude_value=pl.col("latitude").cast(pl.Float64, strict=False),
         longitude_value=pl.col("longitude").cast(pl.Float64, strict=False),
         quantity_value=pl.when(pl.col("quantity").str.contains(r"^(?:\d+|\d{1,3}(?:,\d{3})+)$"))
         .then(pl.col("quantity").str.replace_all(",", "").cast(pl.Int64, strict=False)),
         serial_key=record_key("serial_number"),
         lot_key=record_key("lot_number"),
-        model_key=_distinct_map(frame, "model", model_key, pl.String),
+        model_key=distinct_map(frame, "model", model_key, pl.String),
         site_key=pl.col("site").str.to_lowercase().str.strip_chars(),
     ).with_columns(
         documented_in_present_code=pl.col("documented_in_code").replace_strict(
@@ -187,7 +191,7 @@ def _interpret_values(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame
 def _derive_years(frame: pl.DataFrame) -> pl.DataFrame:
     """Four-digit years as written; two-digit headstamp years as the latest such year not after
     the documentation year."""
-    text = pl.when(~_is_unknown("year_of_manufacture")).then(pl.col("year_of_manufacture"))
+    text = pl.when(~is_unknown("year_of_manufacture")).then(pl.col("year_of_manufacture"))
     documented_year = pl.col("documented_on_parsed").dt.year()
     two_digits = text.str.extract(r"^(\d{2})$").cast(pl.Int32)
     return frame.with_columns(
@@ -198,7 +202,7 @@ def _derive_years(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _explained_by_read_problem(column: str) -> pl.Expr:
+def explained_by_read_problem(column: str) -> pl.Expr:
     """An empty cell the read stage already explains: the file lacks the column, or the row or
     file could not be read at all."""
     problem = pl.col("read_problem")
@@ -212,50 +216,50 @@ def _problems(frame: pl.DataFrame, today: dt.date) -> pl.Expr:
     """Every contract rule a row breaks, as `code: message` strings."""
     checks = [
         pl.col("read_problem"),
-        *[_problem(pl.col(c).is_null() & ~_explained_by_read_problem(c),
+        *[flag_row(pl.col(c).is_null() & ~explained_by_read_problem(c),
                    f"missing_required_field: {c} is empty; fill it in the log")
           for c in REQUIRED_NAMES],
-        _problem(pl.col("documented_on").is_not_null() & pl.col("documented_on_parsed").is_null(),
+        flag_row(pl.col("documented_on").is_not_null() & pl.col("documented_on_parsed").is_null(),
                  pl.format("unparseable_date: documented_on {} is not a date; write it as "
-                           "YYYY-MM-DD or DD/MM/YYYY", _quoted("documented_on"))),
-        _problem(pl.col("updated_at").is_not_null() & pl.col("updated_at_parsed").is_null(),
+                           "YYYY-MM-DD or DD/MM/YYYY", quoted("documented_on"))),
+        flag_row(pl.col("updated_at").is_not_null() & pl.col("updated_at_parsed").is_null(),
                  pl.format("unparseable_date: updated_at {} is not a date or date-time; write "
-                           "it as YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS", _quoted("updated_at"))),
-        _problem(pl.col("documented_on_parsed").dt.date() > today,
+                           "it as YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS", quoted("updated_at"))),
+        flag_row(pl.col("documented_on_parsed").dt.date() > today,
                  pl.format("future_date: documented_on {} is after today ({}); check the date",
-                           _quoted("documented_on"), pl.lit(today.isoformat()))),
-        _problem(pl.col("category").is_not_null() & pl.col("category_normalised").is_null(),
+                           quoted("documented_on"), pl.lit(today.isoformat()))),
+        flag_row(pl.col("category").is_not_null() & pl.col("category_normalised").is_null(),
                  pl.format("unknown_category: category {} is not a known category; use a "
                            "contract category or add a synonym to "
-                           "data/reference/category_synonyms.csv", _quoted("category"))),
-        _problem(pl.col("documented_in").is_not_null() & pl.col("documented_in_code").is_null(),
+                           "data/reference/category_synonyms.csv", quoted("category"))),
+        flag_row(pl.col("documented_in").is_not_null() & pl.col("documented_in_code").is_null(),
                  pl.format("unknown_country: documented_in {} is not a known country; use an "
                            "English name or ISO code, or add an alias to "
-                           "data/reference/country_aliases.csv", _quoted("documented_in"))),
-        _problem(~_is_unknown("country_of_manufacture") & pl.col("origin_state_code").is_null(),
+                           "data/reference/country_aliases.csv", quoted("documented_in"))),
+        flag_row(~is_unknown("country_of_manufacture") & pl.col("origin_state_code").is_null(),
                  pl.format("unknown_country: country_of_manufacture {} is not a known country; "
                            "use an English name or ISO code, leave it blank if unknown, or add "
                            "an alias to data/reference/country_aliases.csv",
-                           _quoted("country_of_manufacture"))),
-        _problem(pl.col("year_text").is_not_null() & ~pl.col("year_text").str.contains(
+                           quoted("country_of_manufacture"))),
+        flag_row(pl.col("year_text").is_not_null() & ~pl.col("year_text").str.contains(
             r"^\d{2}$|^\d{4}$"),
                  pl.format("invalid_year: year_of_manufacture {} is not a year; write 4 digits, "
-                           "a 2-digit headstamp year, or 'unknown'", _quoted("year_text"))),
-        _problem((pl.col("year_value") < EARLIEST_YEAR)
+                           "a 2-digit headstamp year, or 'unknown'", quoted("year_text"))),
+        flag_row((pl.col("year_value") < EARLIEST_YEAR)
                  | (pl.col("year_value") > pl.col("documented_on_parsed").dt.year()),
                  pl.format("year_out_of_range: year_of_manufacture {} is before {} or after the "
-                           "documentation year; check the year", _quoted("year_text"),
+                           "documentation year; check the year", quoted("year_text"),
                            pl.lit(EARLIEST_YEAR))),
-        _problem(pl.col("quantity_value").is_null() | (pl.col("quantity_value") < 1),
+        flag_row(pl.col("quantity_value").is_null() | (pl.col("quantity_value") < 1),
                  pl.format("invalid_quantity: quantity {} is not a positive whole number",
-                           _quoted("quantity"))),
-        _problem((pl.col("item_kind") == "weapons") & (pl.col("quantity_value") > 1),
+                           quoted("quantity"))),
+        flag_row((pl.col("item_kind") == "weapons") & (pl.col("quantity_value") > 1),
                  pl.format("weapon_quantity: quantity {} for a weapon; log each weapon as its "
-                           "own record", _quoted("quantity"))),
-        *[_problem(pl.col(c).is_not_null() & (pl.col(f"{c}_value").is_null()
+                           "own record", quoted("quantity"))),
+        *[flag_row(pl.col(c).is_not_null() & (pl.col(f"{c}_value").is_null()
                                               | (pl.col(f"{c}_value").abs() > limit)),
                    pl.format(f"invalid_coordinate: {c} {{}} is not decimal degrees within "
-                             f"±{limit}", _quoted(c)))
+                             f"±{limit}", quoted(c)))
           for c, limit in (("latitude", 90), ("longitude", 180))],
     ]
     return pl.concat_list(checks).list.drop_nulls()
@@ -272,7 +276,7 @@ def _flag_conflicting_ids(frame: pl.DataFrame) -> pl.DataFrame:
     lines = pl.col("source_line").cast(pl.String).implode().over(
         "source_file", "record_id").list.join(", ")
     message = pl.format("duplicate_record_id: record_id {} appears on lines {} of this file with "
-                        "different content; keep one row per record", _quoted("record_id"), lines)
+                        "different content; keep one row per record", quoted("record_id"), lines)
     return frame.with_columns(
         problems=pl.when(conflicting).then(pl.col("problems").list.concat(
             pl.concat_list(message))).otherwise(pl.col("problems"))

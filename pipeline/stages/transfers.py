@@ -17,12 +17,13 @@ import polars as pl
 from pipeline.columns import TRANSFERS
 from pipeline.reference import Reference, designation_key
 from pipeline.stages.clean import (
-    _distinct_map,
-    _explained_by_read_problem,
-    _is_unknown,
-    _problem,
-    _quoted,
+    distinct_map,
+    explained_by_read_problem,
+    flag_row,
+    is_unknown,
     parse_date,
+    quoted,
+    reason_codes,
     record_key,
 )
 from pipeline.tables import QUARANTINE
@@ -51,15 +52,12 @@ def normalise_transfers(parsed: pl.DataFrame, reference: Reference, today: dt.da
                                                            "end_user", "retransfer_clause")],
     )
     # 'n/a' where a country belongs is a blank (so a missing field), not Namibia (code NA)
-    frame = frame.with_columns(pl.when(~_is_unknown(c)).then(pl.col(c)).alias(c)
+    frame = frame.with_columns(pl.when(~is_unknown(c)).then(pl.col(c)).alias(c)
                                for c in ("exporter", "importer"))
     frame = _interpret(frame, reference)
     frame = frame.with_columns(problems=_problems(frame, today))
     frame = _flag_conflicting_transfers(frame)
-    return frame.with_columns(
-        reasons=pl.col("problems").list.eval(pl.element().str.extract(r"^([a-z_]+):"))
-        .list.unique(maintain_order=True)
-    )
+    return frame.with_columns(reasons=reason_codes())
 
 
 def _interpret(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame:
@@ -76,11 +74,11 @@ def _interpret(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame:
         return designation_key(model(text) or text)
 
     frame = frame.with_columns(
-        shipped_on_parsed=_distinct_map(frame, "shipped_on", parse_date, pl.Datetime),
-        exporter_state_code=_distinct_map(frame, "exporter", reference.country_code, pl.String),
-        importer_state_code=_distinct_map(frame, "importer", reference.country_code, pl.String),
-        model_designation=_distinct_map(frame, "model", model, pl.String),
-        model_key=_distinct_map(frame, "model", model_key, pl.String),
+        shipped_on_parsed=distinct_map(frame, "shipped_on", parse_date, pl.Datetime),
+        exporter_state_code=distinct_map(frame, "exporter", reference.country_code, pl.String),
+        importer_state_code=distinct_map(frame, "importer", reference.country_code, pl.String),
+        model_designation=distinct_map(frame, "model", model, pl.String),
+        model_key=distinct_map(frame, "model", model_key, pl.String),
         lot_key=record_key("lot_number"),
         serial_key=record_key("serial_number"),
         quantity_value=pl.when(pl.col("quantity").str.contains(r"^(?:\d+|\d{1,3}(?:,\d{3})+)$"))
@@ -100,29 +98,29 @@ def _problems(frame: pl.DataFrame, today: dt.date) -> pl.Expr:
     """Every contract rule a transfer row breaks, as `code: message` strings."""
     checks = [
         pl.col("read_problem"),
-        *[_problem(pl.col(c).is_null() & ~_explained_by_read_problem(c),
+        *[flag_row(pl.col(c).is_null() & ~explained_by_read_problem(c),
                    f"missing_required_field: {c} is empty; fill it in the transfer record")
           for c in TRANSFERS.required],
-        _problem(pl.col("shipped_on").is_not_null() & pl.col("shipped_on_parsed").is_null(),
+        flag_row(pl.col("shipped_on").is_not_null() & pl.col("shipped_on_parsed").is_null(),
                  pl.format("unparseable_date: shipped_on {} is not a date; write it as "
-                           "YYYY-MM-DD or DD/MM/YYYY", _quoted("shipped_on"))),
-        _problem(pl.col("shipped_on_parsed").dt.date() > today,
+                           "YYYY-MM-DD or DD/MM/YYYY", quoted("shipped_on"))),
+        flag_row(pl.col("shipped_on_parsed").dt.date() > today,
                  pl.format("future_date: shipped_on {} is after today ({}); check the date",
-                           _quoted("shipped_on"), pl.lit(today.isoformat()))),
-        *[_problem(pl.col(c).is_not_null() & pl.col(f"{c}_state_code").is_null(),
+                           quoted("shipped_on"), pl.lit(today.isoformat()))),
+        *[flag_row(pl.col(c).is_not_null() & pl.col(f"{c}_state_code").is_null(),
                    pl.format(f"unknown_country: {c} {{}} is not a known country; use an English "
                              "name or ISO code, or add an alias to "
-                             "data/reference/country_aliases.csv", _quoted(c)))
+                             "data/reference/country_aliases.csv", quoted(c)))
           for c in ("exporter", "importer")],
-        _problem(pl.col("quantity").is_not_null() & ((pl.col("quantity_value").is_null())
+        flag_row(pl.col("quantity").is_not_null() & ((pl.col("quantity_value").is_null())
                                                      | (pl.col("quantity_value") < 1)),
                  pl.format("invalid_quantity: quantity {} is not a positive whole number",
-                           _quoted("quantity"))),
-        _problem(pl.col("retransfer_clause").is_not_null()
+                           quoted("quantity"))),
+        flag_row(pl.col("retransfer_clause").is_not_null()
                  & pl.col("retransfer_value").is_null(),
                  pl.format("invalid_retransfer_clause: retransfer_clause {} is neither yes nor "
                            "no; write yes when the end-user certificate forbids retransfer",
-                           _quoted("retransfer_clause"))),
+                           quoted("retransfer_clause"))),
     ]
     return pl.concat_list(checks).list.drop_nulls()
 
@@ -137,7 +135,7 @@ def _flag_conflicting_transfers(frame: pl.DataFrame) -> pl.DataFrame:
         "transfer_id").list.join(", ")
     message = pl.format("conflicting_transfer: transfer_id {} has rows ({}) that disagree on "
                         "exporter, importer, end_user, shipped_on or retransfer_clause; correct "
-                        "them or give the transfers different ids", _quoted("transfer_id"), lines)
+                        "them or give the transfers different ids", quoted("transfer_id"), lines)
     return frame.with_columns(
         problems=pl.when(conflicting).then(pl.col("problems").list.concat(
             pl.concat_list(message))).otherwise(pl.col("problems"))
