@@ -5,8 +5,9 @@ from __future__ import annotations
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipeline.assets import ASSET_CHECKS, ASSETS
+from pipeline.assets import ASSETS
 from pipeline.automation import BUILD_JOB, daily_build, raw_folder_changed
+from pipeline.checks import ASSET_CHECKS
 from pipeline.paths import Paths
 from pipeline.resources import ArmtraceFolders, BuildLock, StageFrames, ValidationSettings
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipeline.assets import ASSET_CHECKS, ASSETS
+from pipeline.assets import ASSETS
+from pipeline.checks import ASSET_CHECKS
 from pipeline.definitions import build_definitions, defs
 from pipeline.paths import REPO_ROOT, Paths
 from tests.conftest import TODAY, write_dirty_raw_folder

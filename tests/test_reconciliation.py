@@ -16,7 +16,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline.assets import ASSET_CHECKS, ASSETS, reconciliation_check
+from pipeline.assets import ASSETS
+from pipeline.checks import ASSET_CHECKS, reconciliation_check
 from pipeline.cli import main
 from pipeline.definitions import build_definitions
 from pipeline.paths import Paths

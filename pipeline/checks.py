@@ -1,0 +1,146 @@
+"""The asset checks: what must hold before a build may publish.
+
+Every check is blocking unless it says otherwise, so a failure stops the run before the
+report and the publish step, and the previous database and reports stay as they were.
+
+- `every_row_accounted_for` (resolved_rows): each input row has one disposition.
+- `parsed_rows_expectations`, `items_expectations`: the Great Expectations suites of
+  pipeline/validation.py (ERROR expectations block, WARN ones are reported).
+- `row_accounting` (curated_tables): rows in equal rows placed; the quarantined share is at
+  most the threshold.
+- `reconciliation` (figures): the figures agree with each other and with items
+  (pipeline/figures/reconcile.sql).
+"""
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from pipeline.assets import counts, curated_tables, figures, preview, resolved_rows
+from pipeline.resources import ArmtraceFolders, ValidationSettings
+from pipeline.stages import reconcile
+from pipeline.validation import (
+    DATA_DOCS_DIR,
+    PARSED_ROWS_SUITE,
+    SuiteResult,
+    describe_failures,
+    failure_records,
+    items_frame,
+    items_suite,
+    run_suite,
+)
+
+
+@dg.asset_check(asset=resolved_rows, blocking=True)
+def every_row_accounted_for(resolved_rows: pl.DataFrame) -> dg.AssetCheckResult:
+    """Each input row has exactly one disposition, and merges point at a row that stayed."""
+    unique_rows = resolved_rows["row_number"].n_unique() == resolved_rows.height
+    dispositions = counts(resolved_rows, "disposition")
+    known = set(dispositions) <= {"item", "superseded", "merged", "quarantined"}
+    targets = resolved_rows.filter(pl.col("resolved_to_row").is_not_null())["resolved_to_row"]
+    dangling = targets.is_in(resolved_rows["row_number"].implode()).not_().sum()
+    return dg.AssetCheckResult(
+        passed=bool(unique_rows and known and dangling == 0),
+        metadata={"rows": resolved_rows.height, "dispositions": dg.MetadataValue.json(dispositions),
+                  "dangling_references": int(dangling)},
+    )
+
+
+def suite_check_result(result: SuiteResult) -> dg.AssetCheckResult:
+    """Failed if an ERROR expectation failed (blocks), WARN if only WARN ones did."""
+    severity = dg.AssetCheckSeverity.ERROR if not result.passed else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(
+        passed=not result.failed(), severity=severity,
+        metadata={"rows": result.rows, "expectations": len(result.outcomes),
+                  "failed": dg.MetadataValue.json(failure_records(result)),
+                  "failures": dg.MetadataValue.md(describe_failures(result)),
+                  "data_docs": dg.MetadataValue.path(str(result.data_docs))})
+
+
+@dg.asset_check(asset=dg.AssetKey("parsed_rows"), blocking=True)
+def parsed_rows_expectations(folders: ArmtraceFolders,
+                             parsed_rows: pl.DataFrame) -> dg.AssetCheckResult:
+    """GX suite on the parsed rows: row_number a unique key, provenance on every row."""
+    docs = folders.paths.work_dir / DATA_DOCS_DIR / "parsed_rows"
+    return suite_check_result(run_suite("parsed_rows", parsed_rows, PARSED_ROWS_SUITE, docs))
+
+
+@dg.asset_check(asset=curated_tables, blocking=True)
+def items_expectations(folders: ArmtraceFolders, duckdb: DuckDBResource,
+                       validation: ValidationSettings) -> dg.AssetCheckResult:
+    """GX suite on items: required fields, value sets, ranges, unique keys."""
+    today = (dt.date.fromisoformat(validation.today) if validation.today
+             else dt.datetime.now(dt.UTC).date())
+    with duckdb.get_connection() as con:
+        items = con.sql("SELECT * FROM items ORDER BY row_number").pl()
+        categories = con.sql("SELECT category, item_kind FROM ref_categories").pl()
+        names = [n for (n,) in con.sql("SELECT DISTINCT name FROM ref_countries "
+                                       "UNION SELECT DISTINCT present_name FROM ref_countries "
+                                       "WHERE present_name IS NOT NULL ORDER BY 1").fetchall()]
+    suite = items_suite(categories, names, today)
+    docs = folders.paths.work_dir / DATA_DOCS_DIR / "items"
+    return suite_check_result(run_suite("items", items_frame(items), suite, docs))
+
+
+ROW_ACCOUNTING_SQL = """
+SELECT (SELECT coalesce(sum(rows_read), 0)::BIGINT FROM source_files) AS rows_in,
+       (SELECT count(*) FROM items) AS items,
+       (SELECT count(*) FROM record_versions) AS superseded,
+       (SELECT count(*) FROM dedup_decisions) AS merged,
+       (SELECT count(*) FROM quarantine) AS quarantined,
+       (SELECT count(*) FROM transfers) AS transfers
+"""
+
+
+@dg.asset_check(asset=curated_tables, blocking=True)
+def row_accounting(duckdb: DuckDBResource,
+                   validation: ValidationSettings) -> dg.AssetCheckResult:
+    """Rows in == items + superseded + merged + quarantined + transfers, and the quarantined
+    share is at
+    most max_quarantined_share (plain SQL: a sum across tables is not a GX column check)."""
+    with duckdb.get_connection() as con:
+        rows = con.sql(ROW_ACCOUNTING_SQL).pl().row(0, named=True)
+    placed = (rows["items"] + rows["superseded"] + rows["merged"] + rows["quarantined"]
+              + rows["transfers"])
+    share = rows["quarantined"] / rows["rows_in"] if rows["rows_in"] else 0.0
+    failed = []
+    if placed != rows["rows_in"]:
+        failed.append({"expectation": "rows_in_equal_rows_placed", "column": None,
+                       "severity": "ERROR", "unexpected": abs(rows["rows_in"] - placed),
+                       "examples": [f"rows in {rows['rows_in']}, placed {placed}"]})
+    limit = validation.max_quarantined_share
+    if share > limit:
+        failed.append({"expectation": "quarantined_share_at_most_max", "column": None,
+                       "severity": "ERROR", "unexpected": rows["quarantined"],
+                       "examples": [f"quarantined share {share:.4f} > "
+                                    f"--max-quarantined-share {limit:g}"]})
+    return dg.AssetCheckResult(passed=not failed, metadata={
+        **rows, "quarantined_share": share,
+        "max_quarantined_share": validation.max_quarantined_share,
+        "failed": dg.MetadataValue.json(failed)})
+
+
+@dg.asset_check(asset=figures, blocking=True, name="reconciliation")
+def reconciliation_check(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+    """The figures agree with each other and with items: shares sum to 1, groups add up to All,
+    the summary's counts equal the totals behind every breakdown (docs/figures.md)."""
+    with duckdb.get_connection() as con:
+        results = reconcile.reconciliation(con)
+    failed = reconcile.failures(results)
+    summary = (f"{failed.height} of {results.height} checks failed:\n"
+               f"{reconcile.describe_failures(failed)}")
+    return dg.AssetCheckResult(
+        passed=failed.is_empty(), description=summary if failed.height else None,
+        metadata={
+            "rules": results["rule"].n_unique(), "checks": results.height,
+            "failures": failed.height,
+            "failures_by_rule": dg.MetadataValue.json(counts(failed, "rule")),
+            "failing_checks": preview(failed.drop("passed"), rows=10),
+        },
+    )
+
+
+ASSET_CHECKS = [every_row_accounted_for, parsed_rows_expectations, items_expectations,
+                row_accounting, reconciliation_check]
