@@ -81,9 +81,12 @@ def _supersede_old_versions(frame: pl.DataFrame) -> pl.DataFrame:
     otherwise (or on a tie) the one from the later file in path order."""
     pool = _undecided(pl.col("record_id").is_not_null())
     all_dated = pl.col("updated_at_parsed").is_not_null().all().over("record_id")
-    recency = pl.when(all_dated).then(pl.col("updated_at_parsed"))
+    # recency is a column before the window that sorts by it: a window nested inside another
+    # one is evaluated once per group, which took minutes at a million rows
+    recency = pl.when(pl.col("all_dated")).then(pl.col("updated_at_parsed"))
     winner = pl.col("row_number").sort_by([recency, pl.col("row_number")]).last().over("record_id")
-    decided = frame.filter(pool).with_columns(winner=winner).with_columns(
+    decided = frame.filter(pool).with_columns(all_dated=all_dated).with_columns(
+        winner=winner).drop("all_dated").with_columns(
         disposition=pl.when(pl.col("row_number") != pl.col("winner")).then(pl.lit("superseded")),
         resolved_to_row=pl.when(pl.col("row_number") != pl.col("winner"))
         .then(pl.col("winner")),
