@@ -1,0 +1,57 @@
+"""Behaviour that only shows at scale: charts of thousands of rows, and the resolve stage's
+windows (the benchmark itself is `make bench`, see docs/performance.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import polars as pl
+
+from pipeline.report.charts import MAX_CHAIN_BARS, _days_to_recovery, render
+from pipeline.stages.resolve import _supersede_old_versions
+
+
+def chains(count: int) -> pl.DataFrame:
+    return pl.DataFrame({
+        "record_id": [f"R{i:05d}" for i in range(count)], "model": ["PG-9"] * count,
+        "lot_number": ["12-14-451"] * count, "transfer_id": ["RO-US-2014-017"] * count,
+        "days_to_recovery": list(range(count)),
+    })
+
+
+def test_thousands_of_diversion_chains_render_as_the_first_few_with_a_title_saying_so() -> None:
+    svg, png = render(_days_to_recovery(chains(2_000)))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"first {MAX_CHAIN_BARS} of 2,000 chains" in svg
+    labels = set(re.findall(r"R\d{5}", svg))
+    assert labels == {f"R{i:05d}" for i in range(MAX_CHAIN_BARS)}  # the first ones, in order
+
+
+def test_few_chains_are_all_drawn_in_row_order_with_the_plain_title() -> None:
+    frame = chains(5).reverse()  # row order, not record order, decides the bars' order
+    svg, _ = render(_days_to_recovery(frame))
+    assert "chains by shipment" not in svg
+    assert re.findall(r"R\d{5}", svg)[:5] == frame["record_id"].to_list()
+
+
+def test_supersede_picks_the_latest_dated_version_among_many_records() -> None:
+    """Many record ids at once (the window once ran per record): each id's latest version by
+    updated_at wins; an id with an undated version falls back to the later row."""
+    ids = [f"R{i}" for i in range(300) for _ in range(2)]
+    day = dt.datetime(2016, 1, 1)
+    updated = [day + dt.timedelta(days=(1 - n % 2) if i % 3 else n % 2)
+               for i in range(300) for n in range(2)]
+    updated[1] = None  # R0: one version undated -> the later row (row 1) wins
+    frame = pl.DataFrame({
+        "row_number": list(range(600)), "record_id": ids, "updated_at_parsed": updated,
+        "disposition": [None] * 600, "rule": [None] * 600, "resolved_to_row": [None] * 600,
+    }, schema_overrides={"disposition": pl.String, "rule": pl.String,
+                         "resolved_to_row": pl.Int64})
+    out = _supersede_old_versions(frame)
+    winners = out.filter(pl.col("disposition").is_null())["row_number"].to_list()
+    expected = [1] + [2 * i + (0 if i % 3 else 1) for i in range(1, 300)]
+    assert winners == expected
+    superseded = out.filter(pl.col("disposition") == "superseded")
+    assert superseded.height == 300
+    assert (superseded["resolved_to_row"] - superseded["row_number"]).abs().to_list() == [1] * 300
