@@ -188,14 +188,14 @@ def normalised_rows(
 @dg.asset(group_name="clean", kinds={"polars"})
 def normalised_transfers(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, transfer_rows: pl.DataFrame,
-    parsed_rows: pl.DataFrame,
+    parsed_rows: pl.LazyFrame,
 ) -> pl.DataFrame:
     """Transfer rows with normalised values and the rules each one breaks. Dates after the
     item logs' cut-off (`today` of normalised_rows) are future dates here too."""
     clean = context.run.run_config.get("ops", {}).get("normalised_rows", {}).get("config", {})
     reference = Reference.load(folders.paths.reference_dir)
     frame = normalise_transfers(transfer_rows, reference, cut_off_date(clean.get("today")),
-                                first_row_number=parsed_rows.height)
+                                first_row_number=parsed_rows.select(pl.len()).collect().item())
     reasons = frame.select(pl.col("reasons").explode().drop_nulls())
     context.add_output_metadata({
         "rows_in": frame.height,
@@ -218,8 +218,9 @@ def resolved_rows(context: dg.AssetExecutionContext, normalised_rows: pl.DataFra
 
 
 @dg.asset_check(asset=resolved_rows, blocking=True)
-def every_row_accounted_for(resolved_rows: pl.DataFrame) -> dg.AssetCheckResult:
+def every_row_accounted_for(resolved_rows: pl.LazyFrame) -> dg.AssetCheckResult:
     """Each input row has exactly one disposition, and merges point at a row that stayed."""
+    resolved_rows = resolved_rows.select("row_number", "disposition", "resolved_to_row").collect()
     unique_rows = resolved_rows["row_number"].n_unique() == resolved_rows.height
     dispositions = counts(resolved_rows, "disposition")
     known = set(dispositions) <= {"item", "superseded", "merged", "quarantined"}
@@ -337,7 +338,7 @@ def report(folders: ArmtraceFolders, duckdb: DuckDBResource) -> dg.MaterializeRe
 @dg.asset(group_name="publish", deps=[report], kinds={"duckdb", "html"})
 def published(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, build_lock: BuildLock,
-    duckdb: DuckDBResource, raw_files: pl.DataFrame, normalised_rows: pl.DataFrame,
+    duckdb: DuckDBResource, raw_files: pl.DataFrame, normalised_rows: pl.LazyFrame,
 ) -> dg.MaterializeResult:
     """The curated database and the reports folder readers use, replaced together by a
     finished build, with the manifest of what the build used."""

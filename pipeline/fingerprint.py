@@ -108,11 +108,11 @@ def current_manifest(paths: Paths, run_config: dict[str, Any],
     })
 
 
-def next_future_date(normalised: pl.DataFrame) -> str | None:
+def next_future_date(normalised: pl.DataFrame | pl.LazyFrame) -> str | None:
     """The earliest documentation date of a row quarantined as dated in the future. Needs the
     clean stage's `reasons` and `documented_on_parsed`."""
-    future = normalised.filter(pl.col("reasons").list.contains("future_date"))
-    earliest = future["documented_on_parsed"].min()
+    earliest = normalised.lazy().filter(pl.col("reasons").list.contains("future_date")).select(
+        pl.col("documented_on_parsed").min()).collect().item()
     return earliest.date().isoformat() if isinstance(earliest, dt.datetime) else None
 
 
