@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
+import dagster as dg
 import polars as pl
+import pytest
 
+from pipeline.cli import build_run_config, run_build
+from pipeline.paths import Paths
 from pipeline.report.charts import MAX_CHAIN_BARS, _days_to_recovery, render
 from pipeline.stages.resolve import _supersede_old_versions
+from tests.conftest import TODAY, write_dirty_raw_folder
 
 
 def chains(count: int) -> pl.DataFrame:
@@ -55,3 +61,17 @@ def test_supersede_picks_the_latest_dated_version_among_many_records() -> None:
     superseded = out.filter(pl.col("disposition") == "superseded")
     assert superseded.height == 300
     assert (superseded["resolved_to_row"] - superseded["row_number"]).abs().to_list() == [1] * 300
+
+
+def test_a_build_publishes_without_keeping_stage_outputs_in_memory(tmp_path: Path) -> None:
+    """execute_in_process keeps every step's output for the result; the CLI's run must not
+    (at a million rows that held 7 GiB), yet still run every step and publish."""
+    raw = write_dirty_raw_folder(tmp_path / "raw")
+    paths = Paths.resolve(raw, tmp_path / "curated", tmp_path / "reports")
+    result = run_build(paths, build_run_config(TODAY, None))
+    assert result.success
+    assert {event.step_key for event in result.get_step_success_events()} >= {
+        "read_logs", "normalised_rows", "resolved_rows", "curated_tables", "published"}
+    assert paths.database.exists()
+    with pytest.raises(dg.DagsterInvariantViolationError):
+        result.output_for_node("resolved_rows")
