@@ -19,6 +19,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,18 +38,46 @@ TARGETS = {"floor_ratio_10m": 3.0, "peak_gib_10m": 4.0, "per_row_10m_over_1m": 1
            "sample_seconds": 15.0, "unchanged_seconds": 3.0}
 
 
-def timed(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, object]:
-    """Run a command; its wall seconds, peak RSS (bytes) and exit code."""
+class OverMemory(Exception):
+    """A build went past --max-gib and was stopped."""
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    line = next((line for line in status.splitlines() if line.startswith("VmRSS:")), "0 0 kB")
+    return int(line.split()[1]) * 1024
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str],
+          max_bytes: int | None = None) -> dict[str, object]:
+    """Run a command; its wall seconds, peak RSS (bytes) and output. Stops it (OverMemory)
+    once its resident memory passes max_bytes, so a scale too big for the machine ends the
+    run cleanly instead of swapping or being killed by the kernel."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    output = process.stdout.read() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, text=True)
+        while True:  # wait4: this child's own peak, not the largest of all children so far
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if max_bytes and _rss_bytes(process.pid) > max_bytes:
+                process.kill()
+                os.wait4(process.pid, 0)
+                raise OverMemory(f"stopped after {time.perf_counter() - started:.0f} s, when "
+                                 f"its memory passed {max_bytes / GIB:.1f} GiB")
+            time.sleep(0.2)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        peak = usage.ru_maxrss * 1024
+        log.seek(0)
+        output = log.read()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{output}")
-    return {"seconds": round(seconds, 3), "peak_bytes": usage.ru_maxrss * 1024, "output": output}
+    return {"seconds": round(seconds, 3), "peak_bytes": peak, "output": output}
 
 
 def dagster_env(work: Path) -> dict[str, str]:
@@ -88,12 +117,17 @@ def item_rows(curated: Path) -> int:
                        ).fetchall()[0][0]
 
 
-def measure_scale(work: Path, rows: int, env: dict[str, str]) -> dict[str, object]:
+def measure_scale(work: Path, rows: int, env: dict[str, str],
+                  max_bytes: int) -> dict[str, object]:
     raw, scale = sample(work, rows)
     out = work / f"build-scale-{scale}"
     shutil.rmtree(out, ignore_errors=True)
     print(f"building scale {scale} ...", file=sys.stderr, flush=True)
-    build = timed(build_command(raw, out), work, env)
+    try:
+        build = timed(build_command(raw, out), work, env, max_bytes)
+    except OverMemory as error:
+        shutil.rmtree(out, ignore_errors=True)
+        return {"target_rows": rows, "scale": scale, "aborted": str(error)}
     steps = json.loads((out / "reports" / "build-timings.json").read_text())["seconds_by_step"]
     floor = timed([sys.executable, "-m", "benchmarks.floor", str(raw)], REPO, dict(os.environ))
     floor_result = json.loads(str(floor["output"]).strip().splitlines()[-1])
@@ -137,6 +171,11 @@ def verdicts(scales: list[dict], shipped: dict[str, float]) -> list[tuple[str, s
     by_rows = {entry["target_rows"]: entry for entry in scales}
     big, mid = by_rows.get(10_000_000), by_rows.get(1_000_000)
     rows: list[tuple[str, str, str]] = []
+    if big and "aborted" in big:
+        rows += [(name, f"build stopped: {big['aborted']}", "NO")
+                 for name in ("10M build / floor <= 3", "10M peak memory <= 4 GiB",
+                              "time per row 10M / 1M <= 1.2")]
+        big = None
 
     def check(name: str, measured: float | None, limit: float, unit: str) -> None:
         if measured is None:
@@ -158,7 +197,10 @@ def verdicts(scales: list[dict], shipped: dict[str, float]) -> list[tuple[str, s
 
 
 def table(results: dict) -> str:
-    scales, shipped = results["scales"], results["shipped_sample"]
+    shipped = results["shipped_sample"]
+    scales = [entry for entry in results["scales"] if "aborted" not in entry]
+    stopped = [entry for entry in results["scales"] if "aborted" in entry]
+    at_1m = next((e for e in scales if e["target_rows"] == 1_000_000), None)
     steps = sorted({step for entry in scales for step in entry["steps"]},
                    key=lambda step: -max(e["steps"].get(step, 0) for e in scales))
     lines = [f"Run of {results['command']!r} on {results['machine']['cpu']}, "
@@ -175,18 +217,23 @@ def table(results: dict) -> str:
     row("build wall time, s (process start to exit)", [f"{e['build_seconds']:.1f}" for e in scales])
     row("build peak memory, GiB", [f"{e['build_peak_bytes'] / GIB:.2f}" for e in scales])
     row("build µs per row", [f"{e['microseconds_per_row']:.1f}" for e in scales])
+    if at_1m:
+        row("build time per row / that at 1M", [
+            f"{e['microseconds_per_row'] / at_1m['microseconds_per_row']:.2f}" for e in scales])
     row("floor query, s", [f"{e['floor_query_seconds']:.2f}" for e in scales])
     row("floor peak memory, GiB", [f"{e['floor_peak_bytes'] / GIB:.2f}" for e in scales])
     row("**build / floor**", [f"**{e['floor_ratio']:.1f}x**" for e in scales])
     for step in steps:
         row(f"step `{step}`, s", [f"{e['steps'].get(step, 0):.2f}" for e in scales])
     row("sum of steps, s", [f"{sum(e['steps'].values()):.1f}" for e in scales])
+    lines += [f"\nScale {e['scale']} ({e['target_rows']:,} rows) not measured: "
+              f"{e['aborted']}." for e in stopped]
     lines += ["", f"Shipped sample (data/raw) end to end: {shipped['sample_seconds']:.1f} s "
               f"(peak {shipped['sample_peak_bytes'] / GIB:.2f} GiB); unchanged rebuild: "
               f"{shipped['unchanged_seconds']:.1f} s.", "",
               "| target | measured | holds |", "|---|---:|---|"]
     lines += [f"| {name} | {measured} | {holds} |"
-              for name, measured, holds in verdicts(scales, shipped)]
+              for name, measured, holds in verdicts(results["scales"], shipped)]
     return "\n".join(lines)
 
 
@@ -203,12 +250,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="row counts to build, comma-separated (default: 100k, 1M, 10M)")
     parser.add_argument("--work", default="/tmp/armtrace-bench",
                         help="folder for generated samples and builds (default: %(default)s)")
+    parser.add_argument("--max-gib", type=float, default=12.0,
+                        help="stop a build whose memory passes this and report the scale as "
+                             "aborted (default: %(default)s)")
     args = parser.parse_args(argv)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     env = dagster_env(work)
     shipped = measure_shipped_sample(work, env)
-    scales = [measure_scale(work, int(rows), env) for rows in args.scales.split(",")]
+    scales = [measure_scale(work, int(rows), env, int(args.max_gib * GIB))
+              for rows in args.scales.split(",")]
     results = {"command": "python -m benchmarks.run --scales " + args.scales,
                "machine": machine(), "shipped_sample": shipped, "scales": scales}
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
