@@ -11,11 +11,14 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from benchmarks import run as benchmark
+from benchmarks.floor import floor_query
+from benchmarks.run import END, SAMPLE_ROWS, START
 from pipeline.cli import build_run_config, run_build
 from pipeline.paths import Paths
 from pipeline.report.charts import MAX_CHAIN_BARS, _days_to_recovery, render
 from pipeline.stages.resolve import _supersede_old_versions
-from tests.conftest import TODAY, write_dirty_raw_folder
+from tests.conftest import SHIPPED_SAMPLE, TODAY, write_dirty_raw_folder
 
 
 def chains(count: int) -> pl.DataFrame:
@@ -75,3 +78,21 @@ def test_a_build_publishes_without_keeping_stage_outputs_in_memory(tmp_path: Pat
     assert paths.database.exists()
     with pytest.raises(dg.DagsterInvariantViolationError):
         result.output_for_node("resolved_rows")
+
+
+def test_the_floor_reads_every_item_row_of_the_shipped_sample() -> None:
+    """The floor covers the same rows as the build: delimited logs and workbooks, not the
+    workbooks' read-me sheets, not the transfer records."""
+    floor = floor_query(SHIPPED_SAMPLE)
+    assert (floor["rows"], floor["workbooks"], floor["delimited_files"]) == (SAMPLE_ROWS, 4, 13)
+
+
+def test_a_benchmark_run_replaces_only_its_table_in_the_performance_doc(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"# intro\n{START}\nold table\n{END}\n## after\n", encoding="utf-8")
+    monkeypatch.setattr(benchmark, "DOC", doc)
+    monkeypatch.setattr(benchmark, "table", lambda results: f"table of {results['n']}")
+    benchmark.write_doc({"n": 1})
+    benchmark.write_doc({"n": 2})
+    assert doc.read_text() == f"# intro\n{START}\ntable of 2\n{END}\n## after\n"
