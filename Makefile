@@ -9,7 +9,7 @@ export DAGSTER_HOME := $(CURDIR)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: setup report test soak lint dev clean
+.PHONY: setup report test soak lint dev clean bench
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -27,6 +27,12 @@ test: setup
 
 soak: setup
 	$(VENV)/bin/pytest -m soak -s tests/test_soak.py
+
+# Build 100k, 1M and 10M sample rows and time them against the floor (docs/performance.md).
+# Generated data goes to /tmp/armtrace-bench; SCALES=100000,1000000 for a shorter run.
+SCALES ?= 100000,1000000,10000000
+bench: setup
+	$(VENV)/bin/python -m benchmarks.run --scales $(SCALES)
 
 lint: setup
 	$(VENV)/bin/ruff check .

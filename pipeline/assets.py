@@ -189,14 +189,14 @@ def normalised_rows(
 @dg.asset(group_name="clean", kinds={"polars"})
 def normalised_transfers(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, transfer_rows: pl.DataFrame,
-    parsed_rows: pl.DataFrame,
+    parsed_rows: pl.LazyFrame,
 ) -> pl.DataFrame:
     """Transfer rows with normalised values and the rules each one breaks. Dates after the
     item logs' cut-off (`today` of normalised_rows) are future dates here too."""
     clean = context.run.run_config.get("ops", {}).get("normalised_rows", {}).get("config", {})
     reference = Reference.load(folders.paths.reference_dir)
     frame = normalise_transfers(transfer_rows, reference, cut_off_date(clean.get("today")),
-                                first_row_number=parsed_rows.height)
+                                first_row_number=parsed_rows.select(pl.len()).collect().item())
     reasons = frame.select(pl.col("reasons").explode().drop_nulls())
     context.add_output_metadata({
         "rows_in": frame.height,
@@ -307,7 +307,7 @@ def report(folders: ArmtraceFolders, duckdb: DuckDBResource) -> dg.MaterializeRe
 def published(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, build_lock: BuildLock,
     validation: ValidationSettings, duckdb: DuckDBResource, raw_files: pl.DataFrame,
-    normalised_rows: pl.DataFrame, normalised_transfers: pl.DataFrame,
+    normalised_rows: pl.LazyFrame, normalised_transfers: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """The curated database and the reports folder readers use, replaced together by a
     finished build, with the manifest of what the build used."""

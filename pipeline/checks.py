@@ -34,8 +34,9 @@ from pipeline.validation import (
 
 
 @dg.asset_check(asset=resolved_rows, blocking=True)
-def every_row_accounted_for(resolved_rows: pl.DataFrame) -> dg.AssetCheckResult:
+def every_row_accounted_for(resolved_rows: pl.LazyFrame) -> dg.AssetCheckResult:
     """Each input row has exactly one disposition, and merges point at a row that stayed."""
+    resolved_rows = resolved_rows.select("row_number", "disposition", "resolved_to_row").collect()
     unique_rows = resolved_rows["row_number"].n_unique() == resolved_rows.height
     dispositions = counts(resolved_rows, "disposition")
     known = set(dispositions) <= {"item", "superseded", "merged", "quarantined"}

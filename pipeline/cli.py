@@ -111,8 +111,28 @@ def run_build(paths: Paths, run_config: dict, max_quarantined_share: float,
     defs = dg.Definitions.merge(build_definitions(paths, validation),
                                 dg.Definitions(loggers={"progress": progress_logger(handler)}))
     with _instance() as instance:
-        return defs.resolve_job_def(BUILD_JOB).execute_in_process(
-            run_config=run_config, instance=instance, raise_on_error=False)
+        return execute_without_output_capture(defs.resolve_job_def(BUILD_JOB), run_config,
+                                              instance)
+
+
+def execute_without_output_capture(job: dg.JobDefinition, run_config: dict,
+                                   instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """`job.execute_in_process`, except that the result does not keep every step's output.
+
+    execute_in_process holds each output in memory for `result.output_for_node`, so every
+    stage's frame stayed resident until the run ended: 7 GiB at a million rows, growing with
+    each stage (docs/performance.md). Stage frames are handed on as Parquet files by the IO
+    manager and the CLI reads nothing from the result but events, so nothing needs them.
+    Dagster has no public switch for this; the private call is the one execute_in_process
+    makes (tests/test_performance.py fails if it changes).
+    """
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.execute_in_process import core_execute_in_process
+
+    ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={})
+    return core_execute_in_process(
+        run_config=run_config, job=InMemoryJob(job_def=ephemeral), instance=instance,
+        output_capturing_enabled=False, raise_on_error=False, run_tags=job.run_tags)
 
 
 def write_timings(path: Path, seconds: dict[str, float]) -> None:

@@ -110,12 +110,12 @@ def current_manifest(paths: Paths, run_config: dict[str, Any], max_quarantined_s
     })
 
 
-def next_future_date(*dated: tuple[pl.DataFrame, str]) -> str | None:
+def next_future_date(*dated: tuple[pl.DataFrame | pl.LazyFrame, str]) -> str | None:
     """The earliest date of a row quarantined as dated in the future, over (frame, date column)
     pairs: item rows by `documented_on_parsed`, transfer rows by `shipped_on_parsed`. Each
     frame needs `reasons` and its date column."""
-    dates = [frame.filter(pl.col("reasons").list.contains("future_date"))[column].min()
-             for frame, column in dated]
+    dates = [frame.lazy().filter(pl.col("reasons").list.contains("future_date"))
+             .select(pl.col(column).min()).collect().item() for frame, column in dated]
     found = [date for date in dates if isinstance(date, dt.datetime)]
     return min(found).date().isoformat() if found else None
 

@@ -80,11 +80,15 @@ class _ParquetFrames(dg.UPathIOManager):
         obj.write_parquet(str(path))
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        if context.dagster_type.typing_type is pl.LazyFrame:  # reads only what is collected
+            return pl.scan_parquet(str(path))
         return pl.read_parquet(str(path))
 
 
 class StageFrames(dg.ConfigurableIOManagerFactory):
-    """Stage outputs (polars frames) as Parquet files in the build's scratch folder.
+    """Stage outputs (polars frames) as Parquet files in the build's scratch folder. An input
+    annotated `pl.LazyFrame` is scanned, not read: an asset that needs a count or two columns
+    of a million-row frame reads just those.
 
     dagster-polars would do this, but its releases pin an older Dagster.
     """

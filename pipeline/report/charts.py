@@ -8,6 +8,7 @@ import vl_convert
 
 WIDTH = 420
 SHARE_AXIS = alt.Axis(format="%", title="share (95% interval)")
+MAX_CHAIN_BARS = 60
 
 
 def _share_bars(frame: pl.DataFrame, category: str, title: str, sort: list[str] | str,
@@ -33,12 +34,18 @@ def _all_countries(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _days_to_recovery(chains: pl.DataFrame) -> alt.LayerChart:
-    """One bar per recovered item: days from shipment to recovery, coloured by transfer."""
-    data = chains.select(
+    """One bar per recovered item, in the figure's order (by shipment): days from shipment to
+    recovery, coloured by transfer. Past MAX_CHAIN_BARS only the first ones are drawn (the
+    table and statistics.json hold them all): thousands of bars are unreadable, and their
+    explicit sort order overflowed the renderer's stack at a million rows."""
+    data = chains.head(MAX_CHAIN_BARS).select(
         "transfer_id", "days_to_recovery",
         chain=pl.format("{} ({} lot {})", "record_id", "model", "lot_number"),
     )
-    y = alt.Y("chain:N", sort=data["chain"].to_list(), title=None)
+    title = "Diversion chains: days from shipment to recovery"
+    if chains.height > MAX_CHAIN_BARS:
+        title += f" (first {MAX_CHAIN_BARS:,} of {chains.height:,} chains by shipment)"
+    y = alt.Y("chain:N", sort=None, title=None)  # None: in the order of the rows
     bars = alt.Chart(data).mark_bar().encode(
         x=alt.X("days_to_recovery:Q", title="days from shipment to recovery"), y=y,
         color=alt.Color("transfer_id:N", title="transfer"),
@@ -46,8 +53,7 @@ def _days_to_recovery(chains: pl.DataFrame) -> alt.LayerChart:
     )
     labels = alt.Chart(data).mark_text(align="left", dx=3).encode(
         x="days_to_recovery:Q", y=y, text="days_to_recovery:Q")
-    return alt.layer(bars, labels).properties(
-        width=WIDTH, title="Diversion chains: days from shipment to recovery")
+    return alt.layer(bars, labels).properties(width=WIDTH, title=title)
 
 
 def build_charts(figures: dict[str, pl.DataFrame]) -> dict[str, alt.TopLevelMixin]:

@@ -1,0 +1,277 @@
+"""Benchmark the build against the floor: `python -m benchmarks.run` (or `make bench`).
+
+For each row count: write the synthetic sample at the scale that gives at least that many rows
+(`armtrace sample --scale`), run `armtrace build --force` in a fresh process, and record its
+wall time (process start included), peak memory (maximum resident set size of that process)
+and per-step seconds (reports/build-timings.json); then time the floor (benchmarks/floor.py) in
+its own process. Also times the shipped sample (data/raw) end to end and an unchanged rebuild.
+Writes the raw numbers to benchmarks/results.json and the table into docs/performance.md
+between its markers. Generated data stays under --work (default /tmp/armtrace-bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dagster
+import duckdb
+import polars as pl
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_ROWS = 2_707  # item rows in one copy of the sample (scale 1)
+TODAY = "2026-01-01"  # fixed cut-off, so every build sees the same data as valid
+RESULTS = REPO / "benchmarks" / "results.json"
+DOC = REPO / "docs" / "performance.md"
+START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+GIB = 1024 ** 3
+TARGETS = {"floor_ratio_10m": 3.0, "peak_gib_10m": 4.0, "per_row_10m_over_1m": 1.2,
+           "sample_seconds": 15.0, "unchanged_seconds": 3.0}
+
+
+class OverMemory(Exception):
+    """A build went past --max-gib and was stopped."""
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    line = next((line for line in status.splitlines() if line.startswith("VmRSS:")), "0 0 kB")
+    return int(line.split()[1]) * 1024
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str],
+          max_bytes: int | None = None) -> dict[str, object]:
+    """Run a command; its wall seconds, peak RSS (bytes) and output. Stops it (OverMemory)
+    once its resident memory passes max_bytes, so a scale too big for the machine ends the
+    run cleanly instead of swapping or being killed by the kernel."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, text=True)
+        while True:  # wait4: this child's own peak, not the largest of all children so far
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if max_bytes and _rss_bytes(process.pid) > max_bytes:
+                process.kill()
+                os.wait4(process.pid, 0)
+                log.seek(0)
+                done = [line.split()[1] for line in log if line.strip().endswith("s")
+                        and " ok " in line]
+                raise OverMemory(f"stopped after {time.perf_counter() - started:.0f} s, when "
+                                 f"its memory passed {max_bytes / GIB:.1f} GiB; steps "
+                                 f"finished: {', '.join(done) or 'none'}")
+            time.sleep(0.2)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        peak = usage.ru_maxrss * 1024
+        log.seek(0)
+        output = log.read()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{output}")
+    return {"seconds": round(seconds, 3), "peak_bytes": peak, "output": output}
+
+
+def dagster_env(work: Path) -> dict[str, str]:
+    """A persistent Dagster instance in the work folder, configured as the repository's."""
+    home = work / "dagster-home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    return {**os.environ, "DAGSTER_HOME": str(home)}
+
+
+def armtrace(*args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "armtrace"), *args]
+
+
+def build_command(raw: Path, out: Path, force: bool = True) -> list[str]:
+    return armtrace("build", "--raw", str(raw), "--curated", str(out / "curated"),
+                    "--reports", str(out / "reports"), "--today", TODAY,
+                    *(["--force"] if force else []))
+
+
+def sample(work: Path, rows: int) -> tuple[Path, int]:
+    """The sample folder for a row count (written once, reused by later runs) and its rows."""
+    scale = math.ceil(rows / SAMPLE_ROWS)
+    folder = work / f"sample-scale-{scale}"
+    done = folder / ".written"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        result = timed(armtrace("sample", "--out", str(folder), "--scale", str(scale)),
+                       REPO, dict(os.environ))
+        done.write_text(str(result["output"]))
+    return folder, scale
+
+
+def item_rows(curated: Path) -> int:
+    with duckdb.connect(str(curated / "armtrace.duckdb"), read_only=True) as con:
+        return con.sql("SELECT sum(rows_read) FROM source_files WHERE dataset = 'items'"
+                       ).fetchall()[0][0]
+
+
+def measure_scale(work: Path, rows: int, env: dict[str, str],
+                  max_bytes: int) -> dict[str, object]:
+    raw, scale = sample(work, rows)
+    out = work / f"build-scale-{scale}"
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"building scale {scale} ...", file=sys.stderr, flush=True)
+    try:
+        build = timed(build_command(raw, out), work, env, max_bytes)
+    except OverMemory as error:
+        shutil.rmtree(out, ignore_errors=True)
+        return {"target_rows": rows, "scale": scale, "aborted": str(error)}
+    steps = json.loads((out / "reports" / "build-timings.json").read_text())["seconds_by_step"]
+    floor = timed([sys.executable, "-m", "benchmarks.floor", str(raw)], REPO, dict(os.environ))
+    floor_result = json.loads(str(floor["output"]).strip().splitlines()[-1])
+    actual = item_rows(out / "curated")
+    shutil.rmtree(out)
+    return {"target_rows": rows, "scale": scale, "item_rows": actual,
+            "build_seconds": build["seconds"], "build_peak_bytes": build["peak_bytes"],
+            "steps": steps, "floor_query_seconds": floor_result["seconds"],
+            "floor_process_seconds": floor["seconds"], "floor_peak_bytes": floor["peak_bytes"],
+            "floor_rows": floor_result["rows"],
+            "floor_ratio": round(build["seconds"] / floor_result["seconds"], 2),
+            "microseconds_per_row": round(build["seconds"] / actual * 1e6, 2)}
+
+
+def measure_shipped_sample(work: Path, env: dict[str, str]) -> dict[str, float]:
+    """The shipped sample built end to end (Dagster included), then built again unchanged."""
+    out = work / "build-shipped"
+    shutil.rmtree(out, ignore_errors=True)
+    full = timed(build_command(REPO / "data" / "raw", out), work, env)
+    unchanged = timed(build_command(REPO / "data" / "raw", out, force=False), work, env)
+    if "up to date" not in str(unchanged["output"]):
+        raise SystemExit(f"the second build was not skipped:\n{unchanged['output']}")
+    shutil.rmtree(out)
+    return {"sample_seconds": full["seconds"], "sample_peak_bytes": full["peak_bytes"],
+            "unchanged_seconds": unchanged["seconds"]}
+
+
+def machine() -> dict[str, object]:
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
+                  if line.startswith("model name")), platform.processor())
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"cpu": model, "cores": os.cpu_count(), "memory_gib": round(memory / GIB, 1),
+            "os": platform.platform(), "python": platform.python_version(),
+            "duckdb": duckdb.__version__, "polars": pl.__version__,
+            "dagster": dagster.__version__}
+
+
+def verdicts(scales: list[dict], shipped: dict[str, float]) -> list[tuple[str, str, str]]:
+    """(target, measured, holds) for every target; "not measured" where this run lacks it."""
+    by_rows = {entry["target_rows"]: entry for entry in scales}
+    big, mid = by_rows.get(10_000_000), by_rows.get(1_000_000)
+    rows: list[tuple[str, str, str]] = []
+
+    def check(name: str, measured: float | None, limit: float, unit: str) -> None:
+        if measured is None:
+            rows.append((name, "not measured", "not measured"))
+        else:
+            rows.append((name, f"{measured:.2f}{unit}", "yes" if measured <= limit else "NO"))
+
+    if big and "aborted" in big:
+        rows += [(name, "the 10M build did not finish (see above)", "NO")
+                 for name in ("10M build / floor <= 3", "10M peak memory <= 4 GiB",
+                              "time per row 10M / 1M <= 1.2")]
+    else:
+        check("10M build / floor <= 3", big and big["floor_ratio"],
+              TARGETS["floor_ratio_10m"], "x")
+        check("10M peak memory <= 4 GiB", big and big["build_peak_bytes"] / GIB,
+              TARGETS["peak_gib_10m"], " GiB")
+        check("time per row 10M / 1M <= 1.2",
+              big and mid and big["microseconds_per_row"] / mid["microseconds_per_row"],
+              TARGETS["per_row_10m_over_1m"], "x")
+    check("shipped sample end to end < 15 s", shipped.get("sample_seconds"),
+          TARGETS["sample_seconds"], " s")
+    check("unchanged rebuild < 3 s", shipped.get("unchanged_seconds"),
+          TARGETS["unchanged_seconds"], " s")
+    return rows
+
+
+def table(results: dict) -> str:
+    shipped = results["shipped_sample"]
+    scales = [entry for entry in results["scales"] if "aborted" not in entry]
+    stopped = [entry for entry in results["scales"] if "aborted" in entry]
+    at_1m = next((e for e in scales if e["target_rows"] == 1_000_000), None)
+    steps = sorted({step for entry in scales for step in entry["steps"]},
+                   key=lambda step: -max(e["steps"].get(step, 0) for e in scales))
+    lines = [f"Run of {results['command']!r} on {results['machine']['cpu']}, "
+             f"{results['machine']['cores']} cores, {results['machine']['memory_gib']} GiB "
+             f"(Python {results['machine']['python']}, DuckDB {results['machine']['duckdb']}, "
+             f"polars {results['machine']['polars']}, Dagster {results['machine']['dagster']}).",
+             "", "| | " + " | ".join(f"{e['item_rows']:,} rows (scale {e['scale']})"
+                                     for e in scales) + " |",
+             "|---|" + "---:|" * len(scales)]
+
+    def row(label: str, values: list[str]) -> None:
+        lines.append(f"| {label} | " + " | ".join(values) + " |")
+
+    row("build wall time, s (process start to exit)", [f"{e['build_seconds']:.1f}" for e in scales])
+    row("build peak memory, GiB", [f"{e['build_peak_bytes'] / GIB:.2f}" for e in scales])
+    row("build µs per row", [f"{e['microseconds_per_row']:.1f}" for e in scales])
+    if at_1m:
+        row("build time per row / that at 1M", [
+            f"{e['microseconds_per_row'] / at_1m['microseconds_per_row']:.2f}" for e in scales])
+    row("floor query, s", [f"{e['floor_query_seconds']:.2f}" for e in scales])
+    row("floor peak memory, GiB", [f"{e['floor_peak_bytes'] / GIB:.2f}" for e in scales])
+    row("**build / floor**", [f"**{e['floor_ratio']:.1f}x**" for e in scales])
+    for step in steps:
+        row(f"step `{step}`, s", [f"{e['steps'].get(step, 0):.2f}" for e in scales])
+    row("sum of steps, s", [f"{sum(e['steps'].values()):.1f}" for e in scales])
+    lines += [f"\nScale {e['scale']} ({e['target_rows']:,} rows) not measured: "
+              f"{e['aborted']}." for e in stopped]
+    lines += ["", f"Shipped sample (data/raw) end to end: {shipped['sample_seconds']:.1f} s "
+              f"(peak {shipped['sample_peak_bytes'] / GIB:.2f} GiB); unchanged rebuild: "
+              f"{shipped['unchanged_seconds']:.1f} s.", "",
+              "| target | measured | holds |", "|---|---:|---|"]
+    lines += [f"| {name} | {measured} | {holds} |"
+              for name, measured, holds in verdicts(results["scales"], shipped)]
+    return "\n".join(lines)
+
+
+def write_doc(results: dict) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    before, _, rest = text.partition(START)
+    _, _, after = rest.partition(END)
+    DOC.write_text(f"{before}{START}\n{table(results)}\n{END}{after}", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--scales", default="100000,1000000,10000000",
+                        help="row counts to build, comma-separated (default: 100k, 1M, 10M)")
+    parser.add_argument("--work", default="/tmp/armtrace-bench",
+                        help="folder for generated samples and builds (default: %(default)s)")
+    parser.add_argument("--max-gib", type=float, default=12.0,
+                        help="stop a build whose memory passes this and report the scale as "
+                             "aborted (default: %(default)s)")
+    args = parser.parse_args(argv)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    env = dagster_env(work)
+    shipped = measure_shipped_sample(work, env)
+    scales = [measure_scale(work, int(rows), env, int(args.max_gib * GIB))
+              for rows in args.scales.split(",")]
+    results = {"command": "python -m benchmarks.run --scales " + args.scales,
+               "machine": machine(), "shipped_sample": shipped, "scales": scales}
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_doc(results)
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
