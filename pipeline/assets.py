@@ -62,6 +62,12 @@ def preview(frame: pl.DataFrame, rows: int = 5) -> dg.MetadataValue:
         return dg.MetadataValue.md(str(frame.head(rows)))
 
 
+def run_cut_off(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> dt.date:
+    """The run's cut-off for future dates: `today` of normalised_rows' config, else today."""
+    clean = context.run.run_config.get("ops", {}).get("normalised_rows", {}).get("config", {})
+    return cut_off_date(clean.get("today"))
+
+
 def counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
     return {str(k): v for k, v in frame.get_column(column).value_counts(sort=True).rows()}
 
@@ -193,9 +199,8 @@ def normalised_transfers(
 ) -> pl.DataFrame:
     """Transfer rows with normalised values and the rules each one breaks. Dates after the
     item logs' cut-off (`today` of normalised_rows) are future dates here too."""
-    clean = context.run.run_config.get("ops", {}).get("normalised_rows", {}).get("config", {})
     reference = Reference.load(folders.paths.reference_dir)
-    frame = normalise_transfers(transfer_rows, reference, cut_off_date(clean.get("today")),
+    frame = normalise_transfers(transfer_rows, reference, run_cut_off(context),
                                 first_row_number=parsed_rows.select(pl.len()).collect().item())
     reasons = frame.select(pl.col("reasons").explode().drop_nulls())
     context.add_output_metadata({
@@ -312,11 +317,9 @@ def published(
     """The curated database and the reports folder readers use, replaced together by a
     finished build, with the manifest of what the build used."""
     paths = folders.paths
-    run_config = context.run.run_config
-    today = run_config.get("ops", {}).get("normalised_rows", {}).get("config", {}).get("today")
-    manifest = replace(current_manifest(paths, run_config, validation.max_quarantined_share,
-                                        raw_files),
-                       cut_off=cut_off_date(today).isoformat(),
+    manifest = replace(current_manifest(paths, context.run.run_config,
+                                        validation.max_quarantined_share, raw_files),
+                       cut_off=run_cut_off(context).isoformat(),
                        next_future_date=next_future_date(
                            (normalised_rows, "documented_on_parsed"),
                            (normalised_transfers, "shipped_on_parsed")))

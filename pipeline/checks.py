@@ -12,13 +12,12 @@ report and the publish step, and the previous database and reports stay as they 
   (pipeline/figures/reconcile.sql).
 """
 
-import datetime as dt
 
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from pipeline.assets import counts, curated_tables, figures, preview, resolved_rows
+from pipeline.assets import counts, curated_tables, figures, preview, resolved_rows, run_cut_off
 from pipeline.resources import ArmtraceFolders, ValidationSettings
 from pipeline.stages import reconcile
 from pipeline.validation import (
@@ -69,11 +68,10 @@ def parsed_rows_expectations(folders: ArmtraceFolders,
 
 
 @dg.asset_check(asset=curated_tables, blocking=True)
-def items_expectations(folders: ArmtraceFolders, duckdb: DuckDBResource,
-                       validation: ValidationSettings) -> dg.AssetCheckResult:
+def items_expectations(context: dg.AssetCheckExecutionContext, folders: ArmtraceFolders,
+                       duckdb: DuckDBResource) -> dg.AssetCheckResult:
     """GX suite on items: required fields, value sets, ranges, unique keys."""
-    today = (dt.date.fromisoformat(validation.today) if validation.today
-             else dt.datetime.now(dt.UTC).date())
+    today = run_cut_off(context)
     with duckdb.get_connection() as con:
         items = con.sql("SELECT * FROM items ORDER BY row_number").pl()
         categories = con.sql("SELECT category, item_kind FROM ref_categories").pl()

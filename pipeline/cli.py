@@ -106,8 +106,7 @@ def run_build(paths: Paths, run_config: dict, max_quarantined_share: float,
     from pipeline.resources import ValidationSettings
 
     handler = handler or _ProgressHandler()
-    today = run_config["ops"]["normalised_rows"]["config"]["today"]
-    validation = ValidationSettings(max_quarantined_share=max_quarantined_share, today=today)
+    validation = ValidationSettings(max_quarantined_share=max_quarantined_share)
     defs = dg.Definitions.merge(build_definitions(paths, validation),
                                 dg.Definitions(loggers={"progress": progress_logger(handler)}))
     with _instance() as instance:

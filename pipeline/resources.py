@@ -61,15 +61,11 @@ class ValidationSettings(dg.ConfigurableResource):
 
     max_quarantined_share: float = DEFAULT_MAX_QUARANTINED_SHARE
     """Largest share of input rows that may be quarantined before the build is blocked."""
-    today: str | None = None
-    """ISO date after which no item may be documented (default: today, UTC)."""
 
     @classmethod
-    def resolve(cls, max_quarantined_share: float | None = None,
-                today: str | None = None) -> ValidationSettings:
+    def resolve(cls, max_quarantined_share: float | None = None) -> ValidationSettings:
         """The flag wins over $ARMTRACE_MAX_QUARANTINED_SHARE over the default."""
-        return cls(today=today,
-                   max_quarantined_share=resolve_max_quarantined_share(max_quarantined_share))
+        return cls(max_quarantined_share=resolve_max_quarantined_share(max_quarantined_share))
 
 
 class _ParquetFrames(dg.UPathIOManager):

@@ -146,7 +146,7 @@ def test_materialize_stops_before_publishing_when_a_blocking_check_fails(
     raw = write_dirty_raw_folder(tmp_path / "raw")
     paths = Paths.resolve(raw, tmp_path / "curated", tmp_path / "reports")
     resources = {**build_definitions(paths).resources,
-                 "validation": ValidationSettings(max_quarantined_share=0.05, today=TODAY)}
+                 "validation": ValidationSettings(max_quarantined_share=0.05)}
     result = dg.materialize(
         [*ASSETS, *ASSET_CHECKS], resources=resources, instance=dg.DagsterInstance.ephemeral(),
         run_config={"ops": {"normalised_rows": {"config": {"today": TODAY}}}},
