@@ -104,9 +104,3 @@ ITEMS = Contract("items", ITEM_COLUMNS)
 TRANSFERS = Contract("transfers", TRANSFER_COLUMNS)
 CANONICAL_NAMES: tuple[str, ...] = ITEMS.names
 REQUIRED_NAMES: tuple[str, ...] = ITEMS.required
-HEADER_ALIASES: dict[str, str] = ITEMS.aliases
-
-
-def canonical_column(header: str) -> str | None:
-    """The item-log column a header cell names, or None when it matches nothing."""
-    return ITEMS.canonical(header)

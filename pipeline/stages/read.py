@@ -67,9 +67,6 @@ def parsed_schema(contract: Contract) -> dict[str, pl.DataType]:
     }
 
 
-PARSED_SCHEMA = parsed_schema(ITEMS)
-
-
 class UnreadableFile(Exception):
     """The file cannot be split into records; the message says why and what to do."""
 
