@@ -49,7 +49,7 @@ from pipeline.stages.publish import (
     write_reference_tables,
     write_table,
 )
-from pipeline.stages.read import read_item_logs
+from pipeline.stages.read import read_dataset
 from pipeline.stages.resolve import resolve_records
 from pipeline.stages.transfers import normalise_transfers, transfer_frames
 from pipeline.tables import BUILD_MANIFEST, CORRECTIONS, DIVERSION_ISSUES, FIGURE_SETTINGS, FIGURES
@@ -102,7 +102,7 @@ def raw_files(
 def read_logs(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, raw_files: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    rows, reads = read_item_logs(folders.paths.raw_dir, raw_files)
+    rows, reads = read_dataset(folders.paths.raw_dir, raw_files)
     context.add_output_metadata({
         "rows_in": rows.height,
         "files_read": reads.height,
@@ -158,7 +158,7 @@ def apply_analyst_corrections(
 def read_transfers(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, raw_files: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    rows, reads = read_item_logs(folders.paths.raw_dir, raw_files, TRANSFERS)
+    rows, reads = read_dataset(folders.paths.raw_dir, raw_files, TRANSFERS)
     context.add_output_metadata({"rows_in": rows.height, "files_read": reads.height},
                                 output_name="transfer_rows")
     context.add_output_metadata({"by_status": dg.MetadataValue.json(counts(reads, "status"))},

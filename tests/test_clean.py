@@ -18,7 +18,7 @@ from pipeline.columns import REQUIRED_NAMES
 from pipeline.reference import Reference
 from pipeline.stages.clean import normalise_rows
 from pipeline.stages.discover import discover_raw_files
-from pipeline.stages.read import read_item_logs
+from pipeline.stages.read import read_dataset
 from tests.conftest import write_log
 
 TODAY = dt.date(2026, 1, 1)
@@ -38,7 +38,7 @@ def normalise(tmp_path: Path, reference: Reference) -> Normalise:
             write_log(tmp_path / "items" / name,
                       [{**BASE, "record_id": f"R-{i}", **row}
                        for i, row in enumerate(file_rows, start=1)])
-        parsed, _ = read_item_logs(tmp_path, discover_raw_files(tmp_path))
+        parsed, _ = read_dataset(tmp_path, discover_raw_files(tmp_path))
         return normalise_rows(parsed, reference, today)
 
     return run
@@ -71,7 +71,7 @@ def test_native_spreadsheet_date_is_the_same_day(tmp_path: Path, reference: Refe
     date_format = book.add_format({"num_format": "d mmm yy"})
     sheet.write_datetime(1, 1, dt.datetime(2016, 11, 3), date_format)
     book.close()
-    parsed, _ = read_item_logs(tmp_path, discover_raw_files(tmp_path))
+    parsed, _ = read_dataset(tmp_path, discover_raw_files(tmp_path))
 
     row = one(normalise_rows(parsed, reference, TODAY))
 
@@ -424,7 +424,7 @@ def test_malformed_row_reason_reaches_clean(normalise: Normalise, tmp_path: Path
     path.parent.mkdir(parents=True)
     path.write_text("id,date,country,site,type\nA,2016-11-03,Iraq,Mosul,rifle,surplus\n"
                     "B,2016-11-03,Iraq,Mosul,rifle\n")
-    parsed, _ = read_item_logs(tmp_path, discover_raw_files(tmp_path))
+    parsed, _ = read_dataset(tmp_path, discover_raw_files(tmp_path))
 
     frame = normalise_rows(parsed, reference, TODAY)
 
@@ -436,7 +436,7 @@ def test_file_missing_a_column_still_reports_other_blank_required_fields(
     path = tmp_path / "items" / "log.csv"
     path.parent.mkdir(parents=True)
     path.write_text("id,date,country,type\nA,2016-11-03,Iraq,\n")  # no site column, blank type
-    parsed, _ = read_item_logs(tmp_path, discover_raw_files(tmp_path))
+    parsed, _ = read_dataset(tmp_path, discover_raw_files(tmp_path))
 
     row = one(normalise_rows(parsed, reference, TODAY))
 
@@ -448,7 +448,7 @@ def test_file_missing_a_required_column_quarantines_with_that_reason_only(
     path = tmp_path / "items" / "log.csv"
     path.parent.mkdir(parents=True)
     path.write_text("id,date,country,type\nA,2016-11-03,Iraq,rifle\nB,2016-11-04,Iraq,rifle\n")
-    parsed, _ = read_item_logs(tmp_path, discover_raw_files(tmp_path))
+    parsed, _ = read_dataset(tmp_path, discover_raw_files(tmp_path))
 
     frame = normalise_rows(parsed, reference, TODAY)
 

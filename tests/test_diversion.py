@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.columns import TRANSFERS
 from pipeline.stages.discover import discover_raw_files
-from pipeline.stages.read import read_item_logs
+from pipeline.stages.read import read_dataset
 from pipeline.stages.transfers import normalise_transfers
 from tests.conftest import SHIPPED_SAMPLE, build, write_log
 
@@ -228,7 +228,7 @@ def test_transfer_headers_match_by_alias(tmp_path: Path, reference) -> None:
     path.write_text("Licence No;Exporting country;Recipient;End user;Shipment date;Designation;"
                     "Batch;Qty;Retransfer;S/N\n"
                     "L-1;RO;U.S.;Army;6 Oct 2014;PG9;No. 5;3;NO;\n", encoding="utf-8")
-    rows, reads = read_item_logs(tmp_path, discover_raw_files(tmp_path), TRANSFERS)
+    rows, reads = read_dataset(tmp_path, discover_raw_files(tmp_path), TRANSFERS)
     frame = normalise_transfers(rows, reference, dt.date(2026, 1, 1), first_row_number=10)
     row = frame.row(0, named=True)
     assert reads["status"].to_list() == ["ok"]
@@ -245,7 +245,7 @@ def test_a_transfer_file_without_a_required_column_is_quarantined(tmp_path: Path
                                                   "importer": "USA", "shipped_on": "2015-01-01",
                                                   "model": "PG-9", "lot_number": "1",
                                                   "quantity": "1", "retransfer_clause": "yes"}])
-    rows, reads = read_item_logs(tmp_path, discover_raw_files(tmp_path), TRANSFERS)
+    rows, reads = read_dataset(tmp_path, discover_raw_files(tmp_path), TRANSFERS)
     frame = normalise_transfers(rows, reference, dt.date(2026, 1, 1), first_row_number=0)
     assert reads["status"].to_list() == ["missing_columns"]
     assert frame["reasons"].to_list() == [["missing_required_column"]]

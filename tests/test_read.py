@@ -18,7 +18,7 @@ import xlsxwriter
 
 from pipeline.columns import CANONICAL_NAMES, REQUIRED_NAMES
 from pipeline.stages.discover import discover_raw_files
-from pipeline.stages.read import read_item_logs
+from pipeline.stages.read import read_dataset
 
 # The five required columns under their canonical names, and one value for each.
 REQUIRED_HEADER = {name: name for name in REQUIRED_NAMES}
@@ -40,7 +40,7 @@ def write(raw: Path, relative: str, data: str | bytes, encoding: str = "utf-8") 
 
 
 def read(raw: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return read_item_logs(raw, discover_raw_files(raw))
+    return read_dataset(raw, discover_raw_files(raw))
 
 
 def only_report(report: pl.DataFrame) -> dict:

@@ -16,7 +16,7 @@ import pytest
 from pipeline.reference import Reference
 from pipeline.stages.clean import normalise_rows
 from pipeline.stages.discover import discover_raw_files
-from pipeline.stages.read import read_item_logs
+from pipeline.stages.read import read_dataset
 from pipeline.stages.resolve import resolve_records
 from tests.conftest import write_log
 
@@ -34,7 +34,7 @@ def resolve(tmp_path: Path, reference: Reference) -> Resolve:
     def run(files: dict[str, list[dict[str, str]]]) -> pl.DataFrame:
         for name, rows in files.items():
             write_log(tmp_path / "items" / name, [{**BASE, **row} for row in rows])
-        parsed, _ = read_item_logs(tmp_path, discover_raw_files(tmp_path))
+        parsed, _ = read_dataset(tmp_path, discover_raw_files(tmp_path))
         normalised = normalise_rows(parsed, reference, TODAY)
         resolved = resolve_records(normalised)
         # The dispositions partition the rows: nothing is lost or counted twice.

@@ -436,8 +436,8 @@ def _format_of(path: Path) -> str:
     return "xlsx" if path.suffix.lower() == ".xlsx" else "delimited"
 
 
-def read_item_logs(raw_dir: Path, raw_files: pl.DataFrame,
-                   contract: Contract = ITEMS) -> tuple[pl.DataFrame, pl.DataFrame]:
+def read_dataset(raw_dir: Path, raw_files: pl.DataFrame,
+                 contract: Contract = ITEMS) -> tuple[pl.DataFrame, pl.DataFrame]:
     """All rows of all readable files of the contract's dataset (item logs by default), and
     one report line per file read.
 
