@@ -26,7 +26,7 @@ test: setup
 	$(VENV)/bin/pytest
 
 soak: setup
-	$(VENV)/bin/pytest -m soak -s tests/test_soak.py
+	$(VENV)/bin/pytest -m soak -s -n 0 tests/test_soak.py
 
 # Build 100k, 1M and 10M sample rows and time them against the floor (docs/performance.md).
 # Generated data goes to /tmp/armtrace-bench; SCALES=100000,1000000 for a shorter run.
