@@ -7,6 +7,9 @@ UV := .uv/bin/uv
 VENV := .venv
 export DAGSTER_HOME := $(CURDIR)
 export UV_PYTHON_DOWNLOADS := never
+# Install packages with their bytecode: where PYTHONDONTWRITEBYTECODE is set, as on our CI
+# machines, every build would otherwise compile Dagster and GX from source (~4 s).
+export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 .PHONY: setup report test soak lint dev clean bench

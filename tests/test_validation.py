@@ -21,6 +21,7 @@ from pipeline.validation import (
     PARSED_ROWS_SUITE,
     Expectation,
     ExpectationError,
+    gx_columns,
     items_frame,
     items_suite,
     run_suite,
@@ -161,3 +162,23 @@ def test_materialize_stops_before_publishing_when_a_blocking_check_fails(
     assert "curated_tables" in materialized
     assert not materialized & {"figures", "report", "published_database", "published_reports"}
     assert not paths.database.exists() and not paths.reports_dir.exists()
+
+
+def test_dates_outside_nanosecond_range_are_still_checked() -> None:
+    """gx_columns casts dates to datetime64[ns] for GX's vectorised path; a date that does not
+    fit (before 1677) must keep its dtype and still be judged, not crash the check."""
+    frame = pl.DataFrame({"documented_on": [dt.date(1015, 3, 2), dt.date(2015, 1, 1)],
+                          "source_file": ["a.csv", "a.csv"], "source_line": [2, 3]})
+    suite = [Expectation("ExpectColumnValuesToBeBetween",
+                         {"column": "documented_on", "min_value": dt.datetime(1850, 1, 1)}, "")]
+    assert gx_columns(frame, suite)["documented_on"].dtype == pl.Date
+    failed = run_suite("dates", frame, suite).failed()
+    assert [(o.unexpected_count, o.examples) for o in failed] == [(1, [("a.csv:2", "1015-03-02")])]
+
+
+def test_gx_sees_only_the_columns_the_suite_reads_and_provenance() -> None:
+    frame = pl.DataFrame({"a": [1], "b": ["x"], "source_file": ["f"], "source_line": [2],
+                          "year": pl.Series([1990], dtype=pl.Int16)})
+    suite = [Expectation("ExpectColumnValuesToNotBeNull", {"column": "year"}, "")]
+    assert gx_columns(frame, suite).schema == pl.Schema(
+        {"source_file": pl.String, "source_line": pl.Int64, "year": pl.Int64})
