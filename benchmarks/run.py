@@ -2,11 +2,12 @@
 
 For each row count: write the synthetic sample at the scale that gives at least that many rows
 (`armtrace sample --scale`), run `armtrace build --force` in a fresh process, and record its
-wall time (process start included), peak memory (maximum resident set size of that process)
-and per-step seconds (reports/build-timings.json); then time the floor (benchmarks/floor.py) in
-its own process. Also times the shipped sample (data/raw) end to end and an unchanged rebuild.
-Writes the raw numbers to benchmarks/results.json and the table into docs/performance.md
-between its markers. Generated data stays under --work (default /tmp/armtrace-bench).
+wall time (process start included), peak memory (maximum resident set size of that process),
+per-step seconds and the step that set the peak (reports/build-timings.json); then time the
+floor (benchmarks/floor.py) in its own process. Also times the shipped sample (data/raw) end
+to end and an unchanged rebuild. Writes the raw numbers to benchmarks/results.json and the
+table into docs/performance.md between its markers. Generated data stays under --work
+(default /tmp/armtrace-bench).
 """
 
 from __future__ import annotations
@@ -132,14 +133,17 @@ def measure_scale(work: Path, rows: int, env: dict[str, str],
     except OverMemory as error:
         shutil.rmtree(out, ignore_errors=True)
         return {"target_rows": rows, "scale": scale, "aborted": str(error)}
-    steps = json.loads((out / "reports" / "build-timings.json").read_text())["seconds_by_step"]
+    timings = json.loads((out / "reports" / "build-timings.json").read_text())
+    steps, peaks = timings["seconds_by_step"], timings["peak_bytes_after_step"]
     floor = timed([sys.executable, "-m", "benchmarks.floor", str(raw)], REPO, dict(os.environ))
     floor_result = json.loads(str(floor["output"]).strip().splitlines()[-1])
     actual = item_rows(out / "curated")
     shutil.rmtree(out)
     return {"target_rows": rows, "scale": scale, "item_rows": actual,
             "build_seconds": build["seconds"], "build_peak_bytes": build["peak_bytes"],
-            "steps": steps, "floor_query_seconds": floor_result["seconds"],
+            "steps": steps, "peak_step": next(step for step, peak in peaks.items()
+                                              if peak == max(peaks.values())),
+            "floor_query_seconds": floor_result["seconds"],
             "floor_process_seconds": floor["seconds"], "floor_peak_bytes": floor["peak_bytes"],
             "floor_rows": floor_result["rows"],
             "floor_ratio": round(build["seconds"] / floor_result["seconds"], 2),
@@ -221,6 +225,7 @@ def table(results: dict) -> str:
 
     row("build wall time, s (process start to exit)", [f"{e['build_seconds']:.1f}" for e in scales])
     row("build peak memory, GiB", [f"{e['build_peak_bytes'] / GIB:.2f}" for e in scales])
+    row("step that set the peak", [f"`{e.get('peak_step', '?')}`" for e in scales])
     row("build µs per row", [f"{e['microseconds_per_row']:.1f}" for e in scales])
     if at_1m:
         row("build time per row / that at 1M", [

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import os
+import resource
 import sys
 import time
 from collections.abc import Sequence
@@ -45,6 +46,9 @@ class _ProgressHandler(logging.Handler):
         super().__init__()
         self.started: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
+        self.peak_bytes: dict[str, int] = {}
+        """The process's peak resident memory when each step ended: the step where it
+        jumps is the one that set the build's peak (the steps run in this process)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "dagster_meta", {}).get("dagster_event")
@@ -56,6 +60,7 @@ class _ProgressHandler(logging.Handler):
         elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
             seconds = time.perf_counter() - self.started.get(step, time.perf_counter())
             self.seconds[step] = round(seconds, 3)
+            self.peak_bytes[step] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
             status = "ok" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
             label = STAGE_OF_STEP.get(step, "check")
             print(f"  {label:<8} {step:<45} {status:>6} {seconds:6.2f}s", file=sys.stderr)
@@ -134,10 +139,12 @@ def execute_without_output_capture(job: dg.JobDefinition, run_config: dict,
         output_capturing_enabled=False, raise_on_error=False, run_tags=job.run_tags)
 
 
-def write_timings(path: Path, seconds: dict[str, float]) -> None:
-    """Step wall times, kept out of statistics.json so that it stays byte-identical."""
-    path.write_text(json.dumps({"seconds_by_step": seconds,
-                                "total_seconds": round(sum(seconds.values()), 3)}, indent=2)
+def write_timings(path: Path, handler: _ProgressHandler) -> None:
+    """Step wall times and peak memory, kept out of statistics.json so that it stays
+    byte-identical."""
+    path.write_text(json.dumps({"seconds_by_step": handler.seconds,
+                                "total_seconds": round(sum(handler.seconds.values()), 3),
+                                "peak_bytes_after_step": handler.peak_bytes}, indent=2)
                     + "\n")
 
 
@@ -265,7 +272,7 @@ def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
     warnings = _failed_expectations(result, paths.reports_dir / DATA_DOCS_DIR)
     for message in warnings:  # WARN expectations do not block; say so all the same
         print(f"  warning: {message}", file=sys.stderr)
-    write_timings(paths.reports_dir / TIMINGS_FILE, handler.seconds)
+    write_timings(paths.reports_dir / TIMINGS_FILE, handler)
     print_summary(paths.database)
     print(f"reports: {paths.reports_dir / 'index.html'}")
     return 0

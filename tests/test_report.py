@@ -81,6 +81,9 @@ def test_timings_are_kept_out_of_statistics(sample_build: tuple[Path, Path]) -> 
     reports = sample_build[1]
     timings = json.loads((reports / TIMINGS_FILE).read_text())
     assert timings["seconds_by_step"]["figures"] >= 0
+    peaks = timings["peak_bytes_after_step"]
+    assert peaks.keys() == timings["seconds_by_step"].keys()
+    assert list(peaks.values()) == sorted(peaks.values()) and min(peaks.values()) > 0
     statistics = (reports / "statistics.json").read_text()
     assert "seconds" not in statistics and str(reports) not in statistics
 
