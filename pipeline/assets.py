@@ -29,7 +29,7 @@ from pipeline.fingerprint import MANIFEST_FILE, current_manifest, next_future_da
 from pipeline.reference import Reference
 from pipeline.report.build import build_reports
 from pipeline.resources import ArmtraceFolders, BuildLock, ValidationSettings
-from pipeline.stages.clean import cut_off_date, normalise_rows
+from pipeline.stages.clean import cut_off_date, normalise_files
 from pipeline.stages.correct import apply_corrections, load_corrections
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.figures import (
@@ -49,7 +49,7 @@ from pipeline.stages.publish import (
     write_reference_tables,
     write_table,
 )
-from pipeline.stages.read import read_dataset
+from pipeline.stages.read import read_dataset, write_dataset
 from pipeline.stages.resolve import resolve_records
 from pipeline.stages.transfers import normalise_transfers, transfer_frames
 from pipeline.tables import BUILD_MANIFEST, CORRECTIONS, DIVERSION_ISSUES, FIGURE_SETTINGS, FIGURES
@@ -101,13 +101,16 @@ def raw_files(
 )
 def read_logs(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, raw_files: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    rows, reads = read_dataset(folders.paths.raw_dir, raw_files)
+) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """Read file by file (write_dataset), so that memory follows the largest log."""
+    rows, reads = write_dataset(folders.paths.raw_dir, raw_files,
+                                folders.paths.parts_dir("parsed_rows"))
     context.add_output_metadata({
-        "rows_in": rows.height,
+        "rows_in": int(reads["rows_read"].sum()),
         "files_read": reads.height,
         "unreadable_files": reads.filter(pl.col("status") == "unreadable").height,
-        "preview": preview(rows.select("source_file", "source_line", "record_id", "category")),
+        "preview": preview(rows.select("source_file", "source_line", "record_id", "category")
+                           .head().collect()),
     }, output_name="parsed_rows")
     context.add_output_metadata({"by_status": dg.MetadataValue.json(counts(reads, "status")),
                                  "preview": preview(reads.select("path", "status", "rows_read"))},
@@ -128,8 +131,8 @@ def read_logs(
     },
 )
 def apply_analyst_corrections(
-    context: dg.AssetExecutionContext, folders: ArmtraceFolders, parsed_rows: pl.DataFrame
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+    context: dg.AssetExecutionContext, folders: ArmtraceFolders, parsed_rows: pl.LazyFrame
+) -> tuple[pl.LazyFrame, pl.DataFrame]:
     """Fails, naming each correction and what to do, when a guard no longer holds."""
     corrections_dir = folders.paths.corrections_dir
     rows, applied = apply_corrections(parsed_rows, load_corrections(corrections_dir),
@@ -177,17 +180,19 @@ class CleanConfig(dg.Config):
 @dg.asset(group_name="clean", kinds={"polars"})
 def normalised_rows(
     context: dg.AssetExecutionContext, config: CleanConfig, folders: ArmtraceFolders,
-    corrected_rows: pl.DataFrame,
-) -> pl.DataFrame:
+    corrected_rows: pl.LazyFrame,
+) -> pl.LazyFrame:
     """Parsed (and corrected) rows with normalised values and the list of contract rules each
-    one breaks."""
+    one breaks, normalised file by file (normalise_files)."""
     reference = Reference.load(folders.paths.reference_dir)
-    frame = normalise_rows(corrected_rows, reference, config.cut_off())
-    reasons = frame.select(pl.col("reasons").explode().drop_nulls())
+    frame = normalise_files(corrected_rows, reference, config.cut_off(),
+                            folders.paths.parts_dir("normalised_rows"))
+    reasons = frame.select(pl.col("reasons")).collect()
     context.add_output_metadata({
-        "rows_in": corrected_rows.height,
-        "rows_with_problems": frame.filter(pl.col("reasons").list.len() > 0).height,
-        "problems_by_reason": dg.MetadataValue.json(counts(reasons, "reasons")),
+        "rows_in": reasons.height,
+        "rows_with_problems": reasons.filter(pl.col("reasons").list.len() > 0).height,
+        "problems_by_reason": dg.MetadataValue.json(
+            counts(reasons.select(pl.col("reasons").explode().drop_nulls()), "reasons")),
     })
     return frame
 

@@ -70,3 +70,7 @@ class Paths:
         """Where the next reports folder is built: beside the published one, so the swap is a
         rename on one file system."""
         return self.reports_dir.with_name(f".{self.reports_dir.name}.building")
+
+    def parts_dir(self, asset: str) -> Path:
+        """Where a stage that works file by file writes one Parquet file per input file."""
+        return self.work_dir / "parts" / asset

@@ -71,9 +71,13 @@ class ValidationSettings(dg.ConfigurableResource):
 class _ParquetFrames(dg.UPathIOManager):
     extension = ".parquet"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: pl.DataFrame, path: UPath) -> None:
+    def dump_to_path(self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame,
+                     path: UPath) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        obj.write_parquet(str(path))
+        if isinstance(obj, pl.LazyFrame):  # streamed: never the whole frame in memory
+            obj.sink_parquet(str(path))
+        else:
+            obj.write_parquet(str(path))
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         if context.dagster_type.typing_type is pl.LazyFrame:  # reads only what is collected
@@ -84,7 +88,8 @@ class _ParquetFrames(dg.UPathIOManager):
 class StageFrames(dg.ConfigurableIOManagerFactory):
     """Stage outputs (polars frames) as Parquet files in the build's scratch folder. An input
     annotated `pl.LazyFrame` is scanned, not read: an asset that needs a count or two columns
-    of a million-row frame reads just those.
+    of a million-row frame reads just those. An output that is a LazyFrame is streamed into
+    its file (sink_parquet), so a stage that wrote its rows file by file never holds them all.
 
     dagster-polars would do this, but its releases pin an older Dagster.
     """

@@ -16,9 +16,9 @@ import xlsxwriter
 
 from pipeline.columns import REQUIRED_NAMES
 from pipeline.reference import Reference
-from pipeline.stages.clean import normalise_rows
+from pipeline.stages.clean import normalise_files, normalise_rows
 from pipeline.stages.discover import discover_raw_files
-from pipeline.stages.read import read_dataset
+from pipeline.stages.read import read_dataset, write_dataset
 from tests.conftest import write_log
 
 TODAY = dt.date(2026, 1, 1)
@@ -29,8 +29,10 @@ Normalise = Callable[..., pl.DataFrame]
 
 
 @pytest.fixture
-def normalise(tmp_path: Path, reference: Reference) -> Normalise:
-    """normalise(*rows, today=..., files=...): each row is BASE updated by the given dict."""
+def normalise(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+              reference: Reference) -> Normalise:
+    """normalise(*rows, today=..., files=...): each row is BASE updated by the given dict.
+    Rows go file by file (write_dataset, normalise_files), as in a build."""
 
     def run(*rows: dict[str, str], today: dt.date = TODAY,
             files: dict[str, list[dict[str, str]]] | None = None) -> pl.DataFrame:
@@ -38,8 +40,9 @@ def normalise(tmp_path: Path, reference: Reference) -> Normalise:
             write_log(tmp_path / "items" / name,
                       [{**BASE, "record_id": f"R-{i}", **row}
                        for i, row in enumerate(file_rows, start=1)])
-        parsed, _ = read_dataset(tmp_path, discover_raw_files(tmp_path))
-        return normalise_rows(parsed, reference, today)
+        parts = tmp_path_factory.mktemp("parts")
+        parsed, _ = write_dataset(tmp_path, discover_raw_files(tmp_path), parts / "parsed")
+        return normalise_files(parsed, reference, today, parts / "normalised").collect()
 
     return run
 
@@ -474,6 +477,40 @@ def test_same_id_in_two_files_with_different_content_is_not_a_duplicate(
     frame = normalise(files={"a.csv": [{"record_id": "X", "quantity": "5"}],
                              "b.csv": [{"record_id": "X", "quantity": "6"}]})
     assert frame["reasons"].to_list() == [[], []]
+
+
+def test_file_by_file_gives_what_all_rows_at_once_give(
+        tmp_path: Path, reference: Reference) -> None:
+    """normalise_files must agree with normalise_rows, rule for rule, over several files:
+    a conflicting id within a file (flagged), the same id across files (not flagged), an
+    unreadable file, a file with no rows of its own kind."""
+    write_log(tmp_path / "items" / "a.csv", [{**BASE, "record_id": "X", "quantity": "5"},
+                                             {**BASE, "record_id": "X", "quantity": "6"},
+                                             {**BASE, "record_id": "Y", "documented_on": "x"}])
+    write_log(tmp_path / "items" / "b.csv", [{**BASE, "record_id": "Y"},
+                                             {**BASE, "record_id": "Z", "category": "banana"}])
+    (tmp_path / "items" / "c.csv").write_bytes(b"")
+    parsed, _ = read_dataset(tmp_path, discover_raw_files(tmp_path))
+    parts = tmp_path.parent / f"{tmp_path.name}-parts"
+    scanned, _ = write_dataset(tmp_path, discover_raw_files(tmp_path), parts / "parsed")
+    assert scanned.collect().equals(parsed)
+
+    by_file = normalise_files(scanned, reference, TODAY, parts / "normalised").collect()
+
+    assert by_file.equals(normalise_rows(parsed, reference, TODAY))
+    assert by_file["reasons"].to_list() == [["duplicate_record_id"], ["duplicate_record_id"],
+                                            ["unparseable_date"], [], ["unknown_category"],
+                                            ["unreadable_file"]]
+
+
+def test_no_files_give_no_rows_with_every_column(tmp_path: Path, reference: Reference) -> None:
+    (tmp_path / "items").mkdir()
+    scanned, report = write_dataset(tmp_path, discover_raw_files(tmp_path), tmp_path / "p")
+    frame = normalise_files(scanned, reference, TODAY, tmp_path / "n").collect()
+    assert frame.height == 0 and report.height == 0
+    empty = normalise_rows(read_dataset(tmp_path, discover_raw_files(tmp_path))[0], reference,
+                           TODAY)
+    assert frame.schema == empty.schema
 
 
 def test_rows_keep_their_order_and_count(normalise: Normalise) -> None:

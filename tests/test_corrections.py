@@ -212,7 +212,7 @@ def test_correction_limited_to_a_file_without_the_record_fails(tmp_path: Path) -
         "field:", "source_file: items/team/b.csv\n    field:"))
     with pytest.raises(CorrectionError, match=r"no row has record_id 'R-1' in items/team/b\.csv "
                                               r"\(it is in items/team/a\.csv\)"):
-        apply_corrections(parsed_frame(), load_corrections(folder), folder)
+        apply_corrections(parsed_frame().lazy(), load_corrections(folder), folder)
 
 
 def parsed_frame() -> pl.DataFrame:
@@ -231,7 +231,7 @@ def test_two_corrections_of_the_same_cell_fail(tmp_path: Path) -> None:
     second = ENTRY.split("\n", 1)[1].replace('"Bulgaria"', '"Belarus"')
     _, folder = write_inputs(tmp_path, ENTRY + second)
     with pytest.raises(CorrectionError) as failure:
-        apply_corrections(parsed_frame(), load_corrections(folder), folder)
+        apply_corrections(parsed_frame().lazy(), load_corrections(folder), folder)
     message = str(failure.value)
     assert "entry 1 (line 2) and" in message and "entry 2 (line 9)" in message
     assert "change field country_of_manufacture of record_id 'R-1'" in message
@@ -240,7 +240,8 @@ def test_two_corrections_of_the_same_cell_fail(tmp_path: Path) -> None:
 def test_apply_leaves_cells_and_other_rows_alone(tmp_path: Path) -> None:
     _, folder = write_inputs(tmp_path)
     parsed = parsed_frame()
-    corrected, audit = apply_corrections(parsed, load_corrections(folder), folder)
+    plan, audit = apply_corrections(parsed.lazy(), load_corrections(folder), folder)
+    corrected = plan.collect()
     assert corrected["cells"].equals(parsed["cells"])
     changed = corrected.filter(
         pl.col("country_of_manufacture").ne_missing(parsed["country_of_manufacture"]))

@@ -192,30 +192,35 @@ def _row(row: dict[str, Any]) -> str:
     return f"{row['source_file']}{sheet}, line {row['source_line']}"
 
 
-def match_corrections(parsed: pl.DataFrame, corrections: pl.DataFrame) -> pl.DataFrame:
+def match_corrections(parsed: pl.LazyFrame, corrections: pl.DataFrame) -> pl.DataFrame:
     """One row per (correction, parsed row it targets) with the cell's current text as `found`.
 
     Needs `parsed` columns row_number, record_id, source_file, source_sheet, source_line and
-    the canonical columns; `corrections` as load_corrections gives it.
+    the canonical columns; `corrections` as load_corrections gives it. Reads only the rows
+    whose record_id a correction names.
     """
-    rows = parsed.select("row_number", "record_id", "source_file", "source_sheet", "source_line")
+    ids = corrections["record_id"].unique().implode()
+    rows = parsed.select("row_number", "record_id", "source_file", "source_sheet",
+                         "source_line").filter(pl.col("record_id").is_in(ids)).collect()
     matches = corrections.join(rows, on="record_id", how="inner").filter(
         pl.col("only_file").is_null() | (pl.col("only_file") == pl.col("source_file")))
     cells = parsed.filter(pl.col("row_number").is_in(matches["row_number"].implode())).unpivot(
-        index="row_number", on=list(CANONICAL_NAMES), variable_name="field", value_name="found")
+        index="row_number", on=list(CANONICAL_NAMES), variable_name="field", value_name="found"
+    ).collect()
     return matches.join(cells, on=["row_number", "field"], how="left").sort(
         "corrections_file", "entry", "row_number")
 
 
 def correction_problems(corrections: pl.DataFrame, matches: pl.DataFrame,
-                        parsed: pl.DataFrame, corrections_dir: Path) -> list[str]:
+                        parsed: pl.LazyFrame, corrections_dir: Path) -> list[str]:
     """Corrections that match no row, whose guard fails, or that change a cell another
     correction changes too."""
     problems: list[tuple[str, int, str]] = []  # file, entry, message: listed in file order
     unmatched = corrections.join(matches, on=["corrections_file", "entry"], how="anti")
     for row in unmatched.iter_rows(named=True):
         limit = f" in {row['only_file']}" if row["only_file"] else ""
-        elsewhere = parsed.filter(pl.col("record_id") == row["record_id"])["source_file"]
+        elsewhere = parsed.filter(pl.col("record_id") == row["record_id"]).select(
+            "source_file").collect()["source_file"]
         found_in = (f" (it is in {', '.join(elsewhere.unique(maintain_order=True))})"
                     if elsewhere.len() else "")
         problems.append((row["corrections_file"], row["entry"],
@@ -239,9 +244,10 @@ def correction_problems(corrections: pl.DataFrame, matches: pl.DataFrame,
 
 
 def apply_corrections(
-    parsed: pl.DataFrame, corrections: pl.DataFrame, corrections_dir: Path
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The parsed rows with every correction applied, and the audit (the `corrections` table).
+    parsed: pl.LazyFrame, corrections: pl.DataFrame, corrections_dir: Path
+) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """The parsed rows with every correction applied (a plan, row by row, that streams), and
+    the audit (the `corrections` table).
 
     Raises CorrectionError, listing every problem, when any correction cannot be applied as
     written; then nothing is applied.

@@ -13,6 +13,8 @@ import codecs
 import csv
 import io
 import os
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -436,29 +438,57 @@ def _format_of(path: Path) -> str:
     return "xlsx" if path.suffix.lower() == ".xlsx" else "delimited"
 
 
-def read_dataset(raw_dir: Path, raw_files: pl.DataFrame,
-                 contract: Contract = ITEMS) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """All rows of all readable files of the contract's dataset (item logs by default), and
-    one report line per file read.
+def read_files(raw_dir: Path, raw_files: pl.DataFrame,
+               contract: Contract = ITEMS) -> Iterator[tuple[pl.DataFrame, dict]]:
+    """Each readable file of the contract's dataset (item logs by default) in path order: its
+    rows in the stage's schema, numbered on from the files before, and its report line.
 
     Needs `raw_files` columns: path, dataset, format. Rows are numbered in path order, then
     sheet order, then line, which is the order later stages break ties by.
     """
     logs = raw_files.filter(pl.col("dataset") == contract.dataset,
                             pl.col("format") != "unsupported")
-    parts: list[pl.DataFrame] = []
-    report: list[dict] = []
+    schema = parsed_schema(contract)
+    first_row = 0
     for relative in logs["path"]:
         outcome = read_file(raw_dir / relative, contract)
-        parts.append(outcome.rows.with_columns(source_file=pl.lit(relative)))
-        report.append({
+        rows = pl.concat([pl.DataFrame(schema=schema),
+                          outcome.rows.with_columns(source_file=pl.lit(relative))],
+                         how="diagonal_relaxed")
+        yield rows.select(
+            pl.int_range(first_row, first_row + rows.height, dtype=pl.Int64).alias("row_number"),
+            *schema,
+        ), {
             "path": relative, "encoding": outcome.encoding, "delimiter": outcome.delimiter,
             "sheets_read": outcome.sheets_read, "sheets_skipped": outcome.sheets_skipped,
             "rows_read": outcome.rows.height, "blank_rows": outcome.blank_rows,
             "status": outcome.status, "problem": outcome.problem,
-        })
-    schema = parsed_schema(contract)
-    rows = pl.concat([pl.DataFrame(schema=schema), *parts], how="diagonal_relaxed").select(
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("row_number"), *schema
-    )
-    return rows, pl.DataFrame(report, schema=FILE_REPORT_SCHEMA)
+        }
+        first_row += rows.height
+
+
+def read_dataset(raw_dir: Path, raw_files: pl.DataFrame,
+                 contract: Contract = ITEMS) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """All rows of all readable files of the contract's dataset, and one report line per file
+    read (read_files, in one frame)."""
+    files = list(read_files(raw_dir, raw_files, contract))
+    empty = pl.DataFrame(schema={"row_number": pl.Int64, **parsed_schema(contract)})
+    return (pl.concat([empty, *(rows for rows, _ in files)]),
+            pl.DataFrame([line for _, line in files], schema=FILE_REPORT_SCHEMA))
+
+
+def write_dataset(raw_dir: Path, raw_files: pl.DataFrame, parts_dir: Path,
+                  contract: Contract = ITEMS) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """read_dataset, with each file's rows written to a Parquet file of its own in `parts_dir`
+    (emptied first) as soon as it is read: the rows, scanned from there, and the report. Only
+    one file's rows are in memory at a time, however large the archive."""
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    parts_dir.mkdir(parents=True)
+    empty = parts_dir / "00000-empty.parquet"  # so that the scan has the schema with no files
+    pl.DataFrame(schema={"row_number": pl.Int64, **parsed_schema(contract)}).write_parquet(empty)
+    paths, report = [empty], []
+    for number, (rows, line) in enumerate(read_files(raw_dir, raw_files, contract), start=1):
+        paths.append(parts_dir / f"{number:05d}.parquet")
+        rows.write_parquet(paths[-1])
+        report.append(line)
+    return pl.scan_parquet(paths), pl.DataFrame(report, schema=FILE_REPORT_SCHEMA)
