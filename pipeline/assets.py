@@ -26,6 +26,7 @@ from pydantic import Field
 
 from pipeline.columns import TRANSFERS
 from pipeline.fingerprint import MANIFEST_FILE, current_manifest, next_future_date
+from pipeline.parts import Parts
 from pipeline.reference import Reference
 from pipeline.report.build import build_reports
 from pipeline.resources import ArmtraceFolders, BuildLock, ValidationSettings
@@ -101,7 +102,7 @@ def raw_files(
 )
 def read_logs(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, raw_files: pl.DataFrame
-) -> tuple[pl.LazyFrame, pl.DataFrame]:
+) -> tuple[Parts, pl.DataFrame]:
     """Read file by file (write_dataset), so that memory follows the largest log."""
     rows, reads = write_dataset(folders.paths.raw_dir, raw_files,
                                 folders.paths.parts_dir("parsed_rows"))
@@ -109,8 +110,8 @@ def read_logs(
         "rows_in": int(reads["rows_read"].sum()),
         "files_read": reads.height,
         "unreadable_files": reads.filter(pl.col("status") == "unreadable").height,
-        "preview": preview(rows.select("source_file", "source_line", "record_id", "category")
-                           .head().collect()),
+        "preview": preview(rows.scan().select("source_file", "source_line", "record_id",
+                                              "category").head().collect()),
     }, output_name="parsed_rows")
     context.add_output_metadata({"by_status": dg.MetadataValue.json(counts(reads, "status")),
                                  "preview": preview(reads.select("path", "status", "rows_read"))},
@@ -181,20 +182,20 @@ class CleanConfig(dg.Config):
 def normalised_rows(
     context: dg.AssetExecutionContext, config: CleanConfig, folders: ArmtraceFolders,
     corrected_rows: pl.LazyFrame,
-) -> pl.LazyFrame:
+) -> Parts:
     """Parsed (and corrected) rows with normalised values and the list of contract rules each
     one breaks, normalised file by file (normalise_files)."""
     reference = Reference.load(folders.paths.reference_dir)
-    frame = normalise_files(corrected_rows, reference, config.cut_off(),
+    parts = normalise_files(corrected_rows, reference, config.cut_off(),
                             folders.paths.parts_dir("normalised_rows"))
-    reasons = frame.select(pl.col("reasons")).collect()
+    reasons = parts.scan().select(pl.col("reasons")).collect()
     context.add_output_metadata({
         "rows_in": reasons.height,
         "rows_with_problems": reasons.filter(pl.col("reasons").list.len() > 0).height,
         "problems_by_reason": dg.MetadataValue.json(
             counts(reasons.select(pl.col("reasons").explode().drop_nulls()), "reasons")),
     })
-    return frame
+    return parts
 
 
 @dg.asset(group_name="clean", kinds={"polars"})

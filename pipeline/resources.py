@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -11,6 +13,7 @@ import polars as pl
 from upath import UPath
 
 from pipeline.lock import build_lock
+from pipeline.parts import Parts, scan_parts
 from pipeline.paths import Paths
 from pipeline.stages.publish import finish_interrupted_publish
 from pipeline.validation import DEFAULT_MAX_QUARANTINED_SHARE, resolve_max_quarantined_share
@@ -71,25 +74,34 @@ class ValidationSettings(dg.ConfigurableResource):
 class _ParquetFrames(dg.UPathIOManager):
     extension = ".parquet"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame,
+    def dump_to_path(self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame | Parts,
                      path: UPath) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(obj, pl.LazyFrame):  # streamed: never the whole frame in memory
-            obj.sink_parquet(str(path))
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir():  # a previous build's output, parts or one file
+            shutil.rmtree(target)
+        target.unlink(missing_ok=True)
+        if isinstance(obj, Parts):  # already written file by file: moved, not copied
+            obj.folder.replace(target)
+        elif isinstance(obj, pl.LazyFrame):  # streamed: never the whole frame in memory
+            obj.sink_parquet(target)
         else:
-            obj.write_parquet(str(path))
+            obj.write_parquet(target)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        target = Path(path)
+        frame = scan_parts(target) if target.is_dir() else pl.scan_parquet(target)
         if context.dagster_type.typing_type is pl.LazyFrame:  # reads only what is collected
-            return pl.scan_parquet(str(path))
-        return pl.read_parquet(str(path))
+            return frame
+        return frame.collect()
 
 
 class StageFrames(dg.ConfigurableIOManagerFactory):
     """Stage outputs (polars frames) as Parquet files in the build's scratch folder. An input
     annotated `pl.LazyFrame` is scanned, not read: an asset that needs a count or two columns
     of a million-row frame reads just those. An output that is a LazyFrame is streamed into
-    its file (sink_parquet), so a stage that wrote its rows file by file never holds them all.
+    its file (sink_parquet); one that is `Parts` (written file by file) is a folder of Parquet
+    files, moved into place and scanned as one frame.
 
     dagster-polars would do this, but its releases pin an older Dagster.
     """

@@ -42,7 +42,8 @@ def normalise(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
                        for i, row in enumerate(file_rows, start=1)])
         parts = tmp_path_factory.mktemp("parts")
         parsed, _ = write_dataset(tmp_path, discover_raw_files(tmp_path), parts / "parsed")
-        return normalise_files(parsed, reference, today, parts / "normalised").collect()
+        return normalise_files(parsed.scan(), reference, today, parts / "normalised").scan(
+        ).collect()
 
     return run
 
@@ -493,9 +494,10 @@ def test_file_by_file_gives_what_all_rows_at_once_give(
     parsed, _ = read_dataset(tmp_path, discover_raw_files(tmp_path))
     parts = tmp_path.parent / f"{tmp_path.name}-parts"
     scanned, _ = write_dataset(tmp_path, discover_raw_files(tmp_path), parts / "parsed")
-    assert scanned.collect().equals(parsed)
+    assert scanned.scan().collect().equals(parsed)
 
-    by_file = normalise_files(scanned, reference, TODAY, parts / "normalised").collect()
+    by_file = normalise_files(scanned.scan(), reference, TODAY, parts / "normalised").scan(
+    ).collect()
 
     assert by_file.equals(normalise_rows(parsed, reference, TODAY))
     assert by_file["reasons"].to_list() == [["duplicate_record_id"], ["duplicate_record_id"],
@@ -506,7 +508,7 @@ def test_file_by_file_gives_what_all_rows_at_once_give(
 def test_no_files_give_no_rows_with_every_column(tmp_path: Path, reference: Reference) -> None:
     (tmp_path / "items").mkdir()
     scanned, report = write_dataset(tmp_path, discover_raw_files(tmp_path), tmp_path / "p")
-    frame = normalise_files(scanned, reference, TODAY, tmp_path / "n").collect()
+    frame = normalise_files(scanned.scan(), reference, TODAY, tmp_path / "n").scan().collect()
     assert frame.height == 0 and report.height == 0
     empty = normalise_rows(read_dataset(tmp_path, discover_raw_files(tmp_path))[0], reference,
                            TODAY)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import polars as pl
+import pytest
 
 from pipeline.assets import ASSETS
 from pipeline.checks import ASSET_CHECKS
 from pipeline.definitions import build_definitions, defs
+from pipeline.parts import write_parts
 from pipeline.paths import REPO_ROOT, Paths
+from pipeline.resources import StageFrames
 from tests.conftest import TODAY, write_dirty_raw_folder
 
 STAGE_GROUPS = {"ingest", "clean", "resolve", "publish", "figures", "report"}
@@ -53,3 +58,31 @@ def test_materialize_writes_a_published_database(tmp_path: Path) -> None:
         "double_entry": 1, "identical_row": 1, "re_documented_item": 1}
     with duckdb.connect(str(paths.database), read_only=True) as con:
         assert con.sql("SELECT count(*) FROM items").fetchall() == [(15,)]
+
+
+KINDS = {
+    "frame": lambda folder: pl.DataFrame({"a": [1, 2]}),
+    "lazy": lambda folder: pl.DataFrame({"a": [1, 2]}).lazy(),
+    "parts": lambda folder: write_parts(folder, {"a": pl.Int64},
+                                        [pl.DataFrame({"a": [1]}), pl.DataFrame({"a": [2]})]),
+}
+
+
+@pytest.mark.parametrize(("first", "second"), list(itertools.permutations(KINDS, 2)))
+def test_stage_frames_replace_a_previous_output_of_another_kind(
+        tmp_path: Path, first: str, second: str) -> None:
+    """A stage's output may be a frame, a plan (streamed) or parts (a folder moved into
+    place); a later build must replace whatever an earlier one left, and read it back whole."""
+    with dg.build_init_resource_context() as init:
+        manager = StageFrames(base_dir=str(tmp_path / "stages")).create_io_manager(init)
+    for kind in (first, second):
+        manager.handle_output(dg.build_output_context(asset_key="rows"),
+                              KINDS[kind](tmp_path / f"{kind}-parts"))
+    upstream = dg.build_output_context(asset_key="rows")
+    for annotation in (pl.DataFrame, pl.LazyFrame):
+        loaded = manager.load_input(dg.build_input_context(
+            asset_key=dg.AssetKey("rows"), upstream_output=upstream,
+            dagster_type=dg.PythonObjectDagsterType(annotation)))
+        assert isinstance(loaded, annotation)
+        frame = loaded.collect() if isinstance(loaded, pl.LazyFrame) else loaded
+        assert frame["a"].to_list() == [1, 2]

@@ -13,7 +13,6 @@ per distinct value and joined back, so the cost does not grow with row count in 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.columns import REQUIRED_NAMES
+from pipeline.parts import Parts, write_parts
 from pipeline.reference import CYRILLIC_LOOKALIKES, Reference, designation_key
 
 EARLIEST_YEAR = 1850
@@ -123,26 +123,20 @@ def normalise_rows(parsed: pl.DataFrame, reference: Reference, today: dt.date) -
 
 
 def normalise_files(parsed: pl.LazyFrame, reference: Reference, today: dt.date,
-                    parts_dir: Path) -> pl.LazyFrame:
-    """normalise_rows one source file at a time, each file's rows written to a Parquet file
-    of their own in `parts_dir` (emptied first); the rows, scanned from there in row order.
+                    parts_dir: Path) -> Parts:
+    """normalise_rows one source file at a time, each file's rows written to a Parquet part
+    of their own in `parts_dir`.
 
     The only rule that compares rows (duplicate_record_id) compares rows of one file, so this
     gives what normalising every row at once gives, with one file's rows in memory at a time.
     Needs what normalise_rows needs; rows of one file must be contiguous in row_number order,
     as the read stage numbers them.
     """
-    shutil.rmtree(parts_dir, ignore_errors=True)
-    parts_dir.mkdir(parents=True)
-    schema = normalise_rows(parsed.head(0).collect(), reference, today).schema
-    paths = [parts_dir / "00000-empty.parquet"]
-    pl.DataFrame(schema=schema).write_parquet(paths[0])
     files = parsed.select(pl.col("source_file").unique(maintain_order=True)).collect()
-    for number, source_file in enumerate(files["source_file"], start=1):
-        rows = parsed.filter(pl.col("source_file") == source_file).collect()
-        paths.append(parts_dir / f"{number:05d}.parquet")
-        normalise_rows(rows, reference, today).cast(schema).write_parquet(paths[-1])
-    return pl.scan_parquet(paths)
+    return write_parts(
+        parts_dir, normalise_rows(parsed.head(0).collect(), reference, today).schema,
+        (normalise_rows(parsed.filter(pl.col("source_file") == source_file).collect(),
+                        reference, today) for source_file in files["source_file"]))
 
 
 def reason_codes() -> pl.Expr:

@@ -13,7 +13,6 @@ import codecs
 import csv
 import io
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.columns import ITEMS, Contract
+from pipeline.parts import Parts, write_parts
 
 DELIMITERS = (",", ";", "\t", "|")
 MIN_HEADER_MATCHES = 2  # a first row naming at least two contract columns is a header
@@ -478,17 +478,17 @@ def read_dataset(raw_dir: Path, raw_files: pl.DataFrame,
 
 
 def write_dataset(raw_dir: Path, raw_files: pl.DataFrame, parts_dir: Path,
-                  contract: Contract = ITEMS) -> tuple[pl.LazyFrame, pl.DataFrame]:
-    """read_dataset, with each file's rows written to a Parquet file of its own in `parts_dir`
-    (emptied first) as soon as it is read: the rows, scanned from there, and the report. Only
-    one file's rows are in memory at a time, however large the archive."""
-    shutil.rmtree(parts_dir, ignore_errors=True)
-    parts_dir.mkdir(parents=True)
-    empty = parts_dir / "00000-empty.parquet"  # so that the scan has the schema with no files
-    pl.DataFrame(schema={"row_number": pl.Int64, **parsed_schema(contract)}).write_parquet(empty)
-    paths, report = [empty], []
-    for number, (rows, line) in enumerate(read_files(raw_dir, raw_files, contract), start=1):
-        paths.append(parts_dir / f"{number:05d}.parquet")
-        rows.write_parquet(paths[-1])
-        report.append(line)
-    return pl.scan_parquet(paths), pl.DataFrame(report, schema=FILE_REPORT_SCHEMA)
+                  contract: Contract = ITEMS) -> tuple[Parts, pl.DataFrame]:
+    """read_dataset, with each file's rows written to a Parquet part of its own in
+    `parts_dir` as soon as they are read: the parts and the report. Only one file's rows are
+    in memory at a time, however large the archive."""
+    report: list[dict] = []
+
+    def rows_of_each_file() -> Iterator[pl.DataFrame]:
+        for rows, line in read_files(raw_dir, raw_files, contract):
+            report.append(line)
+            yield rows
+
+    parts = write_parts(parts_dir, {"row_number": pl.Int64, **parsed_schema(contract)},
+                        rows_of_each_file())
+    return parts, pl.DataFrame(report, schema=FILE_REPORT_SCHEMA)

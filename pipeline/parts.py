@@ -1,0 +1,44 @@
+"""A stage's rows written file by file: one Parquet part per input file, in row order.
+
+A stage that works file by file (read, clean) writes each file's rows as soon as they are
+ready, so only one file's rows are ever in memory; it hands the folder on as `Parts`, which
+the IO manager moves into place (no copy) and later stages scan as one frame.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+EMPTY_PART = "00000-empty.parquet"  # no rows, every column: the schema when there are no files
+
+
+@dataclass(frozen=True)
+class Parts:
+    folder: Path
+
+    def files(self) -> list[Path]:
+        return sorted(self.folder.glob("*.parquet"))
+
+    def scan(self) -> pl.LazyFrame:
+        return scan_parts(self.folder)
+
+
+def scan_parts(folder: Path) -> pl.LazyFrame:
+    """The parts in `folder` as one frame, in part order (which is row order)."""
+    return pl.scan_parquet(sorted(folder.glob("*.parquet")))
+
+
+def write_parts(folder: Path, schema: Mapping[str, pl.DataType],
+                frames: Iterable[pl.DataFrame]) -> Parts:
+    """Write each frame, cast to `schema`, as the next part in `folder` (emptied first)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    pl.DataFrame(schema=schema).write_parquet(folder / EMPTY_PART)
+    for number, frame in enumerate(frames, start=1):
+        frame.cast(dict(schema)).write_parquet(folder / f"{number:05d}.parquet")
+    return Parts(folder)
