@@ -26,7 +26,7 @@ from pydantic import Field
 
 from pipeline.columns import TRANSFERS
 from pipeline.fingerprint import MANIFEST_FILE, current_manifest, next_future_date
-from pipeline.parts import Parts
+from pipeline.parts import Parts, by_file
 from pipeline.reference import Reference
 from pipeline.report.build import build_reports
 from pipeline.resources import ArmtraceFolders, BuildLock, ValidationSettings
@@ -133,11 +133,13 @@ def read_logs(
 )
 def apply_analyst_corrections(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, parsed_rows: pl.LazyFrame
-) -> tuple[pl.LazyFrame, pl.DataFrame]:
+) -> tuple[Parts, pl.DataFrame]:
     """Fails, naming each correction and what to do, when a guard no longer holds."""
     corrections_dir = folders.paths.corrections_dir
-    rows, applied = apply_corrections(parsed_rows, load_corrections(corrections_dir),
+    plan, applied = apply_corrections(parsed_rows, load_corrections(corrections_dir),
                                       corrections_dir)
+    # file by file: one streamed sink of the plan held most of the rows at once
+    rows = by_file(plan, folders.paths.parts_dir("corrected_rows"))
     context.add_output_metadata({"rows_changed": applied["row_number"].n_unique()},
                                 output_name="corrected_rows")
     context.add_output_metadata({

@@ -8,7 +8,7 @@ the IO manager moves into place (no copy) and later stages scan as one frame.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,3 +42,14 @@ def write_parts(folder: Path, schema: Mapping[str, pl.DataType],
     for number, frame in enumerate(frames, start=1):
         frame.cast(dict(schema)).write_parquet(folder / f"{number:05d}.parquet")
     return Parts(folder)
+
+
+def by_file(rows: pl.LazyFrame, folder: Path,
+            step: Callable[[pl.DataFrame], pl.DataFrame] = lambda frame: frame) -> Parts:
+    """`step` applied to the rows of one source file at a time, each result written as a part
+    in `folder`. Needs `source_file`; the rows of a file must be contiguous, as the read stage
+    numbers them. When `rows` scans parts, the filter on a file reads just that file's part."""
+    files = rows.select(pl.col("source_file").unique(maintain_order=True)).collect()
+    return write_parts(folder, step(rows.head(0).collect()).schema,
+                       (step(rows.filter(pl.col("source_file") == source_file).collect())
+                        for source_file in files["source_file"]))

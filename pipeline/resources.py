@@ -74,7 +74,7 @@ class ValidationSettings(dg.ConfigurableResource):
 class _ParquetFrames(dg.UPathIOManager):
     extension = ".parquet"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame | Parts,
+    def dump_to_path(self, context: dg.OutputContext, obj: pl.DataFrame | Parts,
                      path: UPath) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -83,8 +83,6 @@ class _ParquetFrames(dg.UPathIOManager):
         target.unlink(missing_ok=True)
         if isinstance(obj, Parts):  # already written file by file: moved, not copied
             obj.folder.replace(target)
-        elif isinstance(obj, pl.LazyFrame):  # streamed: never the whole frame in memory
-            obj.sink_parquet(target)
         else:
             obj.write_parquet(target)
 
@@ -99,9 +97,8 @@ class _ParquetFrames(dg.UPathIOManager):
 class StageFrames(dg.ConfigurableIOManagerFactory):
     """Stage outputs (polars frames) as Parquet files in the build's scratch folder. An input
     annotated `pl.LazyFrame` is scanned, not read: an asset that needs a count or two columns
-    of a million-row frame reads just those. An output that is a LazyFrame is streamed into
-    its file (sink_parquet); one that is `Parts` (written file by file) is a folder of Parquet
-    files, moved into place and scanned as one frame.
+    of a million-row frame reads just those. An output that is `Parts` (written file by file)
+    is a folder of Parquet files, moved into place and scanned as one frame.
 
     dagster-polars would do this, but its releases pin an older Dagster.
     """

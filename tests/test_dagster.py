@@ -62,7 +62,6 @@ def test_materialize_writes_a_published_database(tmp_path: Path) -> None:
 
 KINDS = {
     "frame": lambda folder: pl.DataFrame({"a": [1, 2]}),
-    "lazy": lambda folder: pl.DataFrame({"a": [1, 2]}).lazy(),
     "parts": lambda folder: write_parts(folder, {"a": pl.Int64},
                                         [pl.DataFrame({"a": [1]}), pl.DataFrame({"a": [2]})]),
 }
@@ -71,8 +70,8 @@ KINDS = {
 @pytest.mark.parametrize(("first", "second"), list(itertools.permutations(KINDS, 2)))
 def test_stage_frames_replace_a_previous_output_of_another_kind(
         tmp_path: Path, first: str, second: str) -> None:
-    """A stage's output may be a frame, a plan (streamed) or parts (a folder moved into
-    place); a later build must replace whatever an earlier one left, and read it back whole."""
+    """A stage's output may be a frame or parts (a folder moved into place); a later build
+    must replace whatever an earlier one left, and read it back whole."""
     with dg.build_init_resource_context() as init:
         manager = StageFrames(base_dir=str(tmp_path / "stages")).create_io_manager(init)
     for kind in (first, second):

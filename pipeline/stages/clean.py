@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.columns import REQUIRED_NAMES
-from pipeline.parts import Parts, write_parts
+from pipeline.parts import Parts, by_file
 from pipeline.reference import CYRILLIC_LOOKALIKES, Reference, designation_key
 
 EARLIEST_YEAR = 1850
@@ -132,11 +132,7 @@ def normalise_files(parsed: pl.LazyFrame, reference: Reference, today: dt.date,
     Needs what normalise_rows needs; rows of one file must be contiguous in row_number order,
     as the read stage numbers them.
     """
-    files = parsed.select(pl.col("source_file").unique(maintain_order=True)).collect()
-    return write_parts(
-        parts_dir, normalise_rows(parsed.head(0).collect(), reference, today).schema,
-        (normalise_rows(parsed.filter(pl.col("source_file") == source_file).collect(),
-                        reference, today) for source_file in files["source_file"]))
+    return by_file(parsed, parts_dir, lambda rows: normalise_rows(rows, reference, today))
 
 
 def reason_codes() -> pl.Expr:
