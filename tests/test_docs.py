@@ -3,6 +3,8 @@ column of the database has a comment."""
 
 from __future__ import annotations
 
+import re
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -31,3 +33,14 @@ def test_data_dictionary_in_docs_is_current(sample_build: tuple[Path, Path]) -> 
     committed = (REPO_ROOT / "docs" / "data-dictionary.md").read_text()
     assert committed == generated, ("docs/data-dictionary.md is stale: run `armtrace "
                                     "dictionary --out docs/data-dictionary.md` after a build")
+
+
+def test_no_file_holds_a_merge_conflict_marker() -> None:
+    """A conflict marker once reached docs/decisions.md unnoticed."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()
+    markers = re.compile(r"^(<<<<<<< |=======$|>>>>>>> )", re.MULTILINE)
+    found = [name for name in tracked
+             if Path(name).suffix in {".md", ".py", ".sql", ".toml", ".yaml", ".csv", ".txt"}
+             and markers.search((REPO_ROOT / name).read_text(encoding="utf-8", errors="replace"))]
+    assert found == []
