@@ -57,7 +57,7 @@ WITH observed AS (
     GROUP BY ALL
 ),
 cells AS (
-    SELECT DISTINCT dimension, item_kind, documented_in FROM figure_facts
+    SELECT DISTINCT dimension, item_kind, documented_in FROM observed
 ),
 by_value AS (
     SELECT * FROM observed
