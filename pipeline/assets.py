@@ -51,7 +51,7 @@ from pipeline.stages.publish import (
     write_table,
 )
 from pipeline.stages.read import read_dataset, write_dataset
-from pipeline.stages.resolve import resolve_records
+from pipeline.stages.resolve import RULE_INPUTS, resolve_decisions, with_decisions
 from pipeline.stages.transfers import normalise_transfers, transfer_frames
 from pipeline.tables import BUILD_MANIFEST, CORRECTIONS, DIVERSION_ISSUES, FIGURE_SETTINGS, FIGURES
 from pipeline.validation import DATA_DOCS_DIR
@@ -219,9 +219,12 @@ def normalised_transfers(
 
 
 @dg.asset(group_name="resolve", kinds={"polars"})
-def resolved_rows(context: dg.AssetExecutionContext, normalised_rows: pl.DataFrame) -> pl.DataFrame:
+def resolved_rows(context: dg.AssetExecutionContext,
+                  normalised_rows: pl.LazyFrame) -> pl.DataFrame:
     """Every row with its disposition: item, superseded version, merged, or quarantined."""
-    frame = resolve_records(normalised_rows)
+    # the rules read a dozen columns: the other ~40 are read after they are done with theirs
+    decisions = resolve_decisions(normalised_rows.select(RULE_INPUTS).collect())
+    frame = with_decisions(normalised_rows.collect(), decisions)
     merged = frame.filter(pl.col("disposition") == "merged")
     context.add_output_metadata({
         "rows_in": frame.height,

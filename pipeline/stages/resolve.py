@@ -42,10 +42,16 @@ def resolve_records(normalised: pl.DataFrame) -> pl.DataFrame:
     Needs: row_number, reasons, record_id, source_file, cells, updated_at_parsed,
     documented_on_parsed, serial_numbered and the merge keys of MERGE_RULES.
     """
-    rows = normalised if normalised["row_number"].is_sorted() else normalised.sort("row_number")
-    # The rules run on the few columns they read: each rule re-sorts what it decided, and with
-    # all ~50 columns that took most of the stage's time and memory at a million rows.
-    frame = rows.select(RULE_INPUTS).with_columns(
+    return with_decisions(normalised, resolve_decisions(normalised.select(RULE_INPUTS)))
+
+
+def resolve_decisions(rule_inputs: pl.DataFrame) -> pl.DataFrame:
+    """The DECISIONS columns of every row, in row_number order.
+
+    Needs the RULE_INPUTS columns only: the rules read a few columns, and a caller that holds
+    just those (not all ~50) keeps the stage's memory small.
+    """
+    frame = in_row_order(rule_inputs).with_columns(
         calibre_key=pl.coalesce(pl.col("calibre_designation"),
                                 pl.col("calibre").str.to_lowercase()),
         disposition=pl.when(pl.col("reasons").list.len() > 0).then(pl.lit("quarantined")),
@@ -53,53 +59,68 @@ def resolve_records(normalised: pl.DataFrame) -> pl.DataFrame:
         resolved_to_row=pl.lit(None, pl.Int64),
     )
     frame = _merge(frame, "identical_row", order=["row_number"])
-    frame = _supersede_old_versions(frame)
+    # cells are the widest column by far and no later rule reads them
+    frame = _supersede_old_versions(frame.drop("cells"))
     serial_keys_known = pl.all_horizontal(
         pl.col(k).is_not_null() for k in MERGE_RULES["re_documented_item"])
     frame = _merge(frame, "re_documented_item", order=["documented_on_parsed", "row_number"],
                    eligible=pl.col("serial_numbered") & serial_keys_known)
     frame = _merge(frame, "double_entry", order=["row_number"])
-    decisions = frame.select(DECISIONS).with_columns(
-        disposition=pl.col("disposition").fill_null("item"))
-    return rows.hstack(decisions.get_columns())  # both in row_number order, one row each
+    return frame.select(DECISIONS).with_columns(disposition=pl.col("disposition").fill_null("item"))
+
+
+def with_decisions(rows: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
+    """`rows` in row_number order with the DECISIONS columns of `resolve_decisions`."""
+    return in_row_order(rows).hstack(decisions.get_columns())  # one row each, same order
+
+
+def in_row_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` sorted by row_number; as it is when it already is (the usual case), not copied."""
+    return frame if frame["row_number"].is_sorted() else frame.sort("row_number")
 
 
 def _undecided(eligible: pl.Expr) -> pl.Expr:
     return pl.col("disposition").is_null() & eligible
 
 
-def _decide(frame: pl.DataFrame, pool: pl.Expr, decided: pl.DataFrame) -> pl.DataFrame:
-    return pl.concat([frame.filter(~pool), decided]).sort("row_number")
-
-
 def _merge(frame: pl.DataFrame, rule: str, order: list[str],
            eligible: pl.Expr | None = None) -> pl.DataFrame:
     """Within each group of undecided rows equal on the rule's keys, keep the first by
     `order`; mark the others merged into it."""
-    pool = _undecided(pl.lit(True) if eligible is None else eligible)
     keys = list(MERGE_RULES[rule])
-    kept = pl.col("row_number").sort_by(order).first().over(keys)
-    decided = frame.filter(pool).with_columns(kept=kept).with_columns(
-        disposition=pl.when(pl.col("row_number") != pl.col("kept")).then(pl.lit("merged")),
-        rule=pl.when(pl.col("row_number") != pl.col("kept")).then(pl.lit(rule)),
-        resolved_to_row=pl.when(pl.col("row_number") != pl.col("kept")).then(pl.col("kept")),
-    ).drop("kept")
-    return _decide(frame, pool, decided)
+    pool = _undecided(pl.lit(True) if eligible is None else eligible)
+    # Only rows whose keys hash like another pool row's can merge. The exact window runs on
+    # those few: over every row it row-encoded all the keys, cells too, at a million rows.
+    shares_hash = pl.len().over(pl.struct(keys).hash(), pool) > 1
+    merges = frame.filter(pool & shares_hash).select(
+        "row_number", kept=pl.col("row_number").sort_by(order).first().over(keys),
+    ).filter(pl.col("row_number") != pl.col("kept"))
+    merged = pl.col("row_number").is_in(merges["row_number"].implode())
+    kept = pl.col("row_number").replace_strict(merges["row_number"], merges["kept"],
+                                               default=None, return_dtype=pl.Int64)
+    return frame.with_columns(
+        disposition=pl.when(merged).then(pl.lit("merged")).otherwise(pl.col("disposition")),
+        rule=pl.when(merged).then(pl.lit(rule)).otherwise(pl.col("rule")),
+        resolved_to_row=pl.when(merged).then(kept).otherwise(pl.col("resolved_to_row")),
+    )
 
 
 def _supersede_old_versions(frame: pl.DataFrame) -> pl.DataFrame:
     """Per record_id the version with the latest `updated_at` wins when every version has one;
     otherwise (or on a tie) the one from the later file in path order."""
-    pool = _undecided(pl.col("record_id").is_not_null())
-    all_dated = pl.col("updated_at_parsed").is_not_null().all().over("record_id")
+    # the pool's rows form windows of their own, so a window over them is one over the pool
+    # alone: no filtering out and concatenating back, which copied every rule input
+    frame = frame.with_columns(_pool=_undecided(pl.col("record_id").is_not_null()))
+    groups = ("record_id", "_pool")
     # recency is a column before the window that sorts by it: a window nested inside another
     # one is evaluated once per group, which took minutes at a million rows
-    recency = pl.when(pl.col("all_dated")).then(pl.col("updated_at_parsed"))
-    winner = pl.col("row_number").sort_by([recency, pl.col("row_number")]).last().over("record_id")
-    decided = frame.filter(pool).with_columns(all_dated=all_dated).with_columns(
-        winner=winner).drop("all_dated").with_columns(
-        disposition=pl.when(pl.col("row_number") != pl.col("winner")).then(pl.lit("superseded")),
-        resolved_to_row=pl.when(pl.col("row_number") != pl.col("winner"))
-        .then(pl.col("winner")),
-    ).drop("winner")
-    return _decide(frame, pool, decided)
+    frame = frame.with_columns(
+        _all_dated=pl.col("updated_at_parsed").is_not_null().all().over(groups))
+    recency = pl.when(pl.col("_all_dated")).then(pl.col("updated_at_parsed"))
+    winner = pl.col("row_number").sort_by([recency, pl.col("row_number")]).last().over(groups)
+    superseded = pl.col("_pool") & (pl.col("row_number") != winner)
+    return frame.with_columns(
+        disposition=pl.when(superseded).then(pl.lit("superseded"))
+        .otherwise(pl.col("disposition")),
+        resolved_to_row=pl.when(superseded).then(winner).otherwise(pl.col("resolved_to_row")),
+    ).drop("_pool", "_all_dated")
