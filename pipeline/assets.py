@@ -48,12 +48,20 @@ from pipeline.stages.publish import (
     publish_outputs,
     write_curated_tables,
     write_reference_tables,
+    write_resolved_tables,
     write_table,
 )
 from pipeline.stages.read import read_dataset, write_dataset
 from pipeline.stages.resolve import RULE_INPUTS, resolve_decisions, with_decisions
 from pipeline.stages.transfers import normalise_transfers, transfer_frames
-from pipeline.tables import BUILD_MANIFEST, CORRECTIONS, DIVERSION_ISSUES, FIGURE_SETTINGS, FIGURES
+from pipeline.tables import (
+    BUILD_MANIFEST,
+    CORRECTIONS,
+    CURATED_TABLES,
+    DIVERSION_ISSUES,
+    FIGURE_SETTINGS,
+    FIGURES,
+)
 from pipeline.validation import DATA_DOCS_DIR
 
 
@@ -234,16 +242,15 @@ def resolved_rows(context: dg.AssetExecutionContext,
     return frame
 
 
-@dg.asset(group_name="publish", kinds={"duckdb"})
+@dg.asset(group_name="publish", kinds={"duckdb"}, deps=[resolved_rows])
 def curated_tables(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, duckdb: DuckDBResource,
-    resolved_rows: pl.DataFrame, raw_files: pl.DataFrame, file_reads: pl.DataFrame,
-    corrections_applied: pl.DataFrame, normalised_transfers: pl.DataFrame,
-    transfer_reads: pl.DataFrame,
+    raw_files: pl.DataFrame, file_reads: pl.DataFrame, corrections_applied: pl.DataFrame,
+    normalised_transfers: pl.DataFrame, transfer_reads: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """items, quarantine, record_versions, dedup_decisions, source_files, corrections, transfers
     and the reference tables, written into a fresh work database with a COMMENT on every table
-    and column."""
+    and column. The resolved rows are not loaded here: DuckDB reads their Parquet file."""
     paths = folders.paths
     paths.work_dir.mkdir(parents=True, exist_ok=True)
     for leftover in (paths.work_database, paths.work_database.with_name(
@@ -258,16 +265,16 @@ def curated_tables(
             .otherwise(pl.lit("not_read")),
         )
     )
-    frames = {**curated_frames(resolved_rows, source_files),
-              CORRECTIONS.name: corrections_applied}
-    frames.update(transfer_frames(normalised_transfers, frames["quarantine"]))
+    frames = {**curated_frames(source_files), CORRECTIONS.name: corrections_applied,
+              **transfer_frames(normalised_transfers)}
     with duckdb.get_connection() as con:
+        write_resolved_tables(con, paths.stage_file("resolved_rows"))
         write_curated_tables(con, frames)
         write_reference_tables(con, Reference.load(paths.reference_dir))
         con.execute("CHECKPOINT")
-    return dg.MaterializeResult(metadata={
-        f"{name}_rows": frame.height for name, frame in frames.items()
-    })
+        rows = {f"{t.name}_rows": con.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0]
+                for t in CURATED_TABLES}
+    return dg.MaterializeResult(metadata=rows)
 
 
 class FigureConfig(dg.Config):

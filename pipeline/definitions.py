@@ -35,7 +35,7 @@ def build_definitions(paths: Paths,
                                     reports_dir=folders.reports_dir,
                                     wait_seconds=LOCK_WAIT_SECONDS),
             "duckdb": DuckDBResource(database=str(paths.work_database)),
-            "io_manager": StageFrames(base_dir=str(paths.work_dir / "stages")),
+            "io_manager": StageFrames(base_dir=str(paths.stages_dir)),
             "validation": validation or ValidationSettings.resolve(),
         },
     )

@@ -62,6 +62,15 @@ class Paths:
         return self.curated_dir / ".work"
 
     @property
+    def stages_dir(self) -> Path:
+        """Stage outputs, one per asset at `<asset>.parquet` (the StageFrames IO manager's
+        layout): a Parquet file, or a folder of parts for a stage written file by file."""
+        return self.work_dir / "stages"
+
+    def stage_file(self, asset: str) -> Path:
+        return self.stages_dir / f"{asset}.parquet"
+
+    @property
     def work_database(self) -> Path:
         return self.work_dir / DATABASE_NAME
 

@@ -15,9 +15,18 @@ class Column:
     name: str
     comment: str
     source: pl.Expr | None = None  # over the stage frame; default: the column of the same name
+    sql: str | None = None  # the same source in SQL, where it is more than a column
 
     def expr(self) -> pl.Expr:
         return (pl.col(self.name) if self.source is None else self.source).alias(self.name)
+
+    def sql_expr(self) -> str:
+        """The column as a DuckDB select item over the stage frame's columns."""
+        if self.sql is not None:
+            return f'{self.sql} AS "{self.name}"'
+        if self.source is None or self.source.meta.is_column():
+            return f'"{self.expr().meta.root_names()[0]}" AS "{self.name}"'
+        raise ValueError(f"column {self.name}: its source has no SQL; give it as `sql`")
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,10 @@ class Table:
 
     def select(self, frame: pl.DataFrame) -> pl.DataFrame:
         return frame.select(c.expr() for c in self.columns)
+
+    def sql_select(self) -> str:
+        """The select list that fills the table from the stage frame's columns in DuckDB."""
+        return ", ".join(c.sql_expr() for c in self.columns)
 
 
 PROVENANCE = (
@@ -41,7 +54,7 @@ PROVENANCE = (
 RECORD_COLUMNS = (
     Column("record_id", "The team's own id for the documented record (trimmed)."),
     Column("documented_on", "Date the item was documented.",
-           pl.col("documented_on_parsed").dt.date()),
+           pl.col("documented_on_parsed").dt.date(), "CAST(documented_on_parsed AS DATE)"),
     Column("documented_in", "Present-day country where the item was documented (display name).",
            pl.col("documented_in_name")),
     Column("documented_in_code", "ISO 3166 alpha-3 code of documented_in.",
@@ -122,7 +135,7 @@ QUARANTINE = Table(
      Column("problems", "One message per broken rule: the column, the value, what to do."),
      Column("cells", "The original cells as a JSON object keyed by the file's own headers."),
      Column("dataset", "items (an item-log row) or transfers (a transfer-record row).",
-            pl.lit("items"))),
+            pl.lit("items"), "'items'")),
 )
 
 TRANSFERS = Table(

@@ -31,26 +31,39 @@ from pipeline.tables import (
     Table,
 )
 
+RESOLVED_TABLES = ((ITEMS, "item"), (RECORD_VERSIONS, "superseded"),
+                   (QUARANTINE, "quarantined"))
+"""The tables that hold the resolved rows of one disposition each."""
 
-def curated_frames(resolved: pl.DataFrame, source_files: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """The frame of each curated table. Needs the resolve stage's frame and the file report."""
-    by_disposition = resolved.partition_by("disposition", as_dict=True, include_key=False)
 
-    def rows(disposition: str) -> pl.DataFrame:
-        return by_disposition.get((disposition,), resolved.clear())
+def write_resolved_tables(con: duckdb.DuckDBPyConnection, resolved: Path) -> None:
+    """items, record_versions, quarantine (its item-log rows) and dedup_decisions, filled by
+    DuckDB straight from the resolve stage's Parquet file: it streams the file, where a polars
+    frame of each table held every row and column at once.
 
-    kept = resolved.select(
-        resolved_to_row="row_number", kept_record_id="record_id",
-        kept_file="source_file", kept_line="source_line",
-    )
-    merged = rows("merged").join(kept, on="resolved_to_row", how="left")
-    return {
-        ITEMS.name: ITEMS.select(rows("item")),
-        RECORD_VERSIONS.name: RECORD_VERSIONS.select(rows("superseded")),
-        QUARANTINE.name: QUARANTINE.select(rows("quarantined")),
-        DEDUP_DECISIONS.name: DEDUP_DECISIONS.select(merged).sort("dropped_row"),
-        SOURCE_FILES.name: SOURCE_FILES.select(source_files),
-    }
+    Needs the resolve stage's columns that the tables' columns come from, with disposition
+    and resolved_to_row.
+    """
+    rows = f"read_parquet({_sql_string(str(resolved))})"
+    for table, disposition in RESOLVED_TABLES:
+        con.execute(f"CREATE OR REPLACE TABLE {table.name} AS SELECT {table.sql_select()} "
+                    f"FROM {rows} WHERE disposition = {_sql_string(disposition)}")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {DEDUP_DECISIONS.name} AS
+        WITH kept AS (SELECT row_number AS resolved_to_row, record_id AS kept_record_id,
+                             source_file AS kept_file, source_line AS kept_line FROM {rows})
+        SELECT {DEDUP_DECISIONS.sql_select()}
+        FROM {rows} LEFT JOIN kept USING (resolved_to_row)
+        WHERE disposition = 'merged'
+        ORDER BY dropped_row""")
+    for table in (*(t for t, _ in RESOLVED_TABLES), DEDUP_DECISIONS):
+        comment_table(con, table.name, table.comment, {c.name: c.comment for c in table.columns})
+
+
+def curated_frames(source_files: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The frames of the curated tables not drawn from the resolved rows. Needs the file
+    report."""
+    return {SOURCE_FILES.name: SOURCE_FILES.select(source_files)}
 
 
 def _sql_string(text: str) -> str:
@@ -75,10 +88,23 @@ def comment_table(con: duckdb.DuckDBPyConnection, name: str, comment: str,
 
 
 def write_curated_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame]) -> None:
+    """Each frame as the curated table of its name; `quarantine` is appended to the table
+    (write_resolved_tables made it, with the item-log rows)."""
     tables: dict[str, Table] = {t.name: t for t in CURATED_TABLES}
     for name, frame in frames.items():
+        if name == QUARANTINE.name:
+            append_rows(con, name, frame)
+            continue
         table = tables[name]
         write_table(con, name, frame, table.comment, {c.name: c.comment for c in table.columns})
+
+
+def append_rows(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
+    con.register("incoming", frame)
+    try:
+        con.execute(f"INSERT INTO {name} SELECT * FROM incoming")
+    finally:
+        con.unregister("incoming")
 
 
 def write_reference_tables(con: duckdb.DuckDBPyConnection, reference: Reference) -> None:

@@ -142,15 +142,14 @@ def _flag_conflicting_transfers(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def transfer_frames(normalised: pl.DataFrame,
-                    item_quarantine: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """The curated `transfers` table (rows without problems) and `quarantine` with the
-    quarantined transfer rows after the item-log ones."""
+def transfer_frames(normalised: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The curated `transfers` table (rows without problems) and the quarantined transfer
+    rows, which `quarantine` holds after the item-log ones."""
     quarantined = pl.col("reasons").list.len() > 0
     bad = QUARANTINE.select(
         normalised.filter(quarantined).with_columns(record_id=pl.col("transfer_id"))
     ).with_columns(dataset=pl.lit("transfers"))
     return {
         TRANSFER_TABLE.name: TRANSFER_TABLE.select(normalised.filter(~quarantined)),
-        QUARANTINE.name: pl.concat([item_quarantine, bad], how="vertical_relaxed"),
+        QUARANTINE.name: bad,
     }
