@@ -301,16 +301,22 @@ def _checks(today: dt.date) -> list[tuple[pl.Expr, pl.Expr | str]]:
 def _flag_conflicting_ids(frame: pl.DataFrame) -> pl.DataFrame:
     """The same record_id twice in one file with different content: every such row is suspect.
 
-    Identical repeats are not a problem here; the resolve stage merges them.
+    Identical repeats are not a problem here; the resolve stage merges them. Needs row_number
+    (unique), source_file, source_line, record_id, cells and problems.
     """
-    content = pl.col("cells")
-    conflicting = (content.n_unique().over("source_file", "record_id") > 1) & pl.col(
-        "record_id").is_not_null()
-    lines = pl.col("source_line").cast(pl.String).implode().over(
-        "source_file", "record_id").list.join(", ")
+    groups = ("source_file", "record_id")
+    # Only an id repeated in its file can conflict: the window comparing cells runs on those
+    # rows alone, where over every row it hashed all the cells (the widest column).
+    repeated = frame.filter(pl.col("record_id").is_not_null() & (pl.len().over(groups) > 1))
+    lines = pl.col("source_line").cast(pl.String).implode().over(groups).list.join(", ")
     message = pl.format("duplicate_record_id: record_id {} appears on lines {} of this file with "
                         "different content; keep one row per record", quoted("record_id"), lines)
+    conflicts = repeated.filter(pl.col("cells").n_unique().over(groups) > 1).select(
+        "row_number", message=message)
+    conflicting = pl.col("row_number").is_in(conflicts["row_number"].implode())
+    row_message = pl.col("row_number").replace_strict(
+        conflicts["row_number"], conflicts["message"], default=None, return_dtype=pl.String)
     return frame.with_columns(
         problems=pl.when(conflicting).then(pl.col("problems").list.concat(
-            pl.concat_list(message))).otherwise(pl.col("problems"))
+            pl.concat_list(row_message))).otherwise(pl.col("problems"))
     )
