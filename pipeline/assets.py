@@ -52,7 +52,7 @@ from pipeline.stages.publish import (
     write_table,
 )
 from pipeline.stages.read import read_dataset, write_dataset
-from pipeline.stages.resolve import RULE_INPUTS, resolve_decisions, with_decisions
+from pipeline.stages.resolve import RULE_INPUTS, resolve_decisions
 from pipeline.stages.transfers import normalise_transfers, transfer_frames
 from pipeline.tables import (
     BUILD_MANIFEST,
@@ -229,10 +229,10 @@ def normalised_transfers(
 @dg.asset(group_name="resolve", kinds={"polars"})
 def resolved_rows(context: dg.AssetExecutionContext,
                   normalised_rows: pl.LazyFrame) -> pl.DataFrame:
-    """Every row with its disposition: item, superseded version, merged, or quarantined."""
-    # the rules read a dozen columns: the other ~40 are read after they are done with theirs
-    decisions = resolve_decisions(normalised_rows.select(RULE_INPUTS).collect())
-    frame = with_decisions(normalised_rows.collect(), decisions)
+    """Every row's disposition (item, superseded version, merged, or quarantined), rule,
+    resolved_to_row and calibre_key, by row_number, in the order of normalised_rows. The rest
+    of each row stays in normalised_rows: curated_tables pairs them up."""
+    frame = resolve_decisions(normalised_rows.select(RULE_INPUTS).collect())
     merged = frame.filter(pl.col("disposition") == "merged")
     context.add_output_metadata({
         "rows_in": frame.height,
@@ -242,7 +242,7 @@ def resolved_rows(context: dg.AssetExecutionContext,
     return frame
 
 
-@dg.asset(group_name="publish", kinds={"duckdb"}, deps=[resolved_rows])
+@dg.asset(group_name="publish", kinds={"duckdb"}, deps=[normalised_rows, resolved_rows])
 def curated_tables(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, duckdb: DuckDBResource,
     raw_files: pl.DataFrame, file_reads: pl.DataFrame, corrections_applied: pl.DataFrame,
@@ -250,7 +250,8 @@ def curated_tables(
 ) -> dg.MaterializeResult:
     """items, quarantine, record_versions, dedup_decisions, source_files, corrections, transfers
     and the reference tables, written into a fresh work database with a COMMENT on every table
-    and column. The resolved rows are not loaded here: DuckDB reads their Parquet file."""
+    and column. The normalised and resolved rows are not loaded here: DuckDB reads their
+    Parquet files."""
     paths = folders.paths
     paths.work_dir.mkdir(parents=True, exist_ok=True)
     for leftover in (paths.work_database, paths.work_database.with_name(
@@ -268,7 +269,8 @@ def curated_tables(
     frames = {**curated_frames(source_files), CORRECTIONS.name: corrections_applied,
               **transfer_frames(normalised_transfers)}
     with duckdb.get_connection() as con:
-        write_resolved_tables(con, paths.stage_file("resolved_rows"))
+        write_resolved_tables(con, paths.stage_file("normalised_rows"),
+                              paths.stage_file("resolved_rows"))
         write_curated_tables(con, frames)
         write_reference_tables(con, Reference.load(paths.reference_dir))
         con.execute("CHECKPOINT")

@@ -36,28 +36,49 @@ RESOLVED_TABLES = ((ITEMS, "item"), (RECORD_VERSIONS, "superseded"),
 """The tables that hold the resolved rows of one disposition each."""
 
 
-def write_resolved_tables(con: duckdb.DuckDBPyConnection, resolved: Path) -> None:
+def write_resolved_tables(con: duckdb.DuckDBPyConnection, normalised: Path,
+                          decisions: Path) -> None:
     """items, record_versions, quarantine (its item-log rows) and dedup_decisions, filled by
-    DuckDB straight from the resolve stage's Parquet file: it streams the file, where a polars
-    frame of each table held every row and column at once.
+    DuckDB straight from the Parquet files of the clean and resolve stages: it streams them,
+    where polars frames of the resolved rows and of each table held every row at once.
 
-    Needs the resolve stage's columns that the tables' columns come from, with disposition
-    and resolved_to_row.
+    Needs `normalised` with the columns the tables' columns come from, and `decisions` with
+    row_number, disposition and resolved_to_row, one row per normalised row in the same order.
     """
-    rows = f"read_parquet({_sql_string(str(resolved))})"
+    rows = _resolved_rows(normalised, decisions)
     for table, disposition in RESOLVED_TABLES:
         con.execute(f"CREATE OR REPLACE TABLE {table.name} AS SELECT {table.sql_select()} "
                     f"FROM {rows} WHERE disposition = {_sql_string(disposition)}")
     con.execute(f"""
         CREATE OR REPLACE TABLE {DEDUP_DECISIONS.name} AS
         WITH kept AS (SELECT row_number AS resolved_to_row, record_id AS kept_record_id,
-                             source_file AS kept_file, source_line AS kept_line FROM {rows})
+                             source_file AS kept_file, source_line AS kept_line
+                      FROM {_parquet(normalised)})
         SELECT {DEDUP_DECISIONS.sql_select()}
         FROM {rows} LEFT JOIN kept USING (resolved_to_row)
         WHERE disposition = 'merged'
         ORDER BY dropped_row""")
     for table in (*(t for t, _ in RESOLVED_TABLES), DEDUP_DECISIONS):
         comment_table(con, table.name, table.comment, {c.name: c.comment for c in table.columns})
+
+
+def _resolved_rows(normalised: Path, decisions: Path) -> str:
+    """The normalised rows with their decisions, as a SQL relation. The files hold the same
+    rows in the same order, so a positional join pairs them, streaming, without a hash table
+    of either side; a mismatch fails the statement rather than pairing the wrong rows."""
+    return f"""(
+        SELECT rows.*, decided.* EXCLUDE (row_number)
+        FROM {_parquet(normalised)} AS rows
+        POSITIONAL JOIN {_parquet(decisions)} AS decided
+        WHERE rows.row_number IS NOT DISTINCT FROM decided.row_number
+              OR error('normalised and resolved rows are not in the same order'))"""
+
+
+def _parquet(path: Path) -> str:
+    """A stage's output as a SQL relation: one Parquet file, or a folder of parts (a stage
+    written file by file), read in part order, which is row order."""
+    files = str(path / "*.parquet") if path.is_dir() else str(path)
+    return f"read_parquet({_sql_string(files)})"
 
 
 def curated_frames(source_files: pl.DataFrame) -> dict[str, pl.DataFrame]:

@@ -37,21 +37,25 @@ RULE_INPUTS = tuple(dict.fromkeys((
 
 
 def resolve_records(normalised: pl.DataFrame) -> pl.DataFrame:
-    """Assign every normalised row its disposition, rule and `resolved_to_row`.
+    """The normalised rows, in row_number order, each with its disposition, rule and
+    `resolved_to_row` (the DECISIONS columns).
 
     Needs: row_number, reasons, record_id, source_file, cells, updated_at_parsed,
     documented_on_parsed, serial_numbered and the merge keys of MERGE_RULES.
     """
-    return with_decisions(normalised, resolve_decisions(normalised.select(RULE_INPUTS)))
+    rows = normalised if normalised["row_number"].is_sorted() else normalised.sort("row_number")
+    decisions = resolve_decisions(rows.select(RULE_INPUTS))
+    return rows.hstack(decisions.drop("row_number").get_columns())  # one row each, same order
 
 
 def resolve_decisions(rule_inputs: pl.DataFrame) -> pl.DataFrame:
-    """The DECISIONS columns of every row, in row_number order.
+    """row_number and the DECISIONS columns of every row, in the order of `rule_inputs`.
 
-    Needs the RULE_INPUTS columns only: the rules read a few columns, and a caller that holds
-    just those (not all ~50) keeps the stage's memory small.
+    Needs the RULE_INPUTS columns only: the rules read a dozen columns, and a caller that
+    holds just those (not all ~50) keeps the stage's memory small. No rule depends on the
+    order of the rows: ties are broken by row_number.
     """
-    frame = in_row_order(rule_inputs).with_columns(
+    frame = rule_inputs.with_columns(
         calibre_key=pl.coalesce(pl.col("calibre_designation"),
                                 pl.col("calibre").str.to_lowercase()),
         disposition=pl.when(pl.col("reasons").list.len() > 0).then(pl.lit("quarantined")),
@@ -66,17 +70,8 @@ def resolve_decisions(rule_inputs: pl.DataFrame) -> pl.DataFrame:
     frame = _merge(frame, "re_documented_item", order=["documented_on_parsed", "row_number"],
                    eligible=pl.col("serial_numbered") & serial_keys_known)
     frame = _merge(frame, "double_entry", order=["row_number"])
-    return frame.select(DECISIONS).with_columns(disposition=pl.col("disposition").fill_null("item"))
-
-
-def with_decisions(rows: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
-    """`rows` in row_number order with the DECISIONS columns of `resolve_decisions`."""
-    return in_row_order(rows).hstack(decisions.get_columns())  # one row each, same order
-
-
-def in_row_order(frame: pl.DataFrame) -> pl.DataFrame:
-    """`frame` sorted by row_number; as it is when it already is (the usual case), not copied."""
-    return frame if frame["row_number"].is_sorted() else frame.sort("row_number")
+    return frame.select("row_number", *DECISIONS).with_columns(
+        disposition=pl.col("disposition").fill_null("item"))
 
 
 def _undecided(eligible: pl.Expr) -> pl.Expr:
