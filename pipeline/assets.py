@@ -52,7 +52,7 @@ from pipeline.stages.publish import (
     write_table,
 )
 from pipeline.stages.read import read_dataset, write_dataset
-from pipeline.stages.resolve import RULE_INPUTS, resolve_decisions
+from pipeline.stages.resolve import resolve_decisions
 from pipeline.stages.transfers import normalise_transfers, transfer_frames
 from pipeline.tables import (
     BUILD_MANIFEST,
@@ -232,7 +232,7 @@ def resolved_rows(context: dg.AssetExecutionContext,
     """Every row's disposition (item, superseded version, merged, or quarantined), rule,
     resolved_to_row and calibre_key, by row_number, in the order of normalised_rows. The rest
     of each row stays in normalised_rows: curated_tables pairs them up."""
-    frame = resolve_decisions(normalised_rows.select(RULE_INPUTS).collect())
+    frame = resolve_decisions(normalised_rows)
     merged = frame.filter(pl.col("disposition") == "merged")
     context.add_output_metadata({
         "rows_in": frame.height,

@@ -33,7 +33,9 @@ DECISIONS = ("calibre_key", "disposition", "rule", "resolved_to_row")
 RULE_INPUTS = tuple(dict.fromkeys((
     "row_number", "reasons", "record_id", "updated_at_parsed", "documented_on_parsed",
     "serial_numbered", "calibre_designation", "calibre",
-    *(key for keys in MERGE_RULES.values() for key in keys if key != "calibre_key"))))
+    *(key for keys in MERGE_RULES.values() for key in keys
+      if key not in ("calibre_key", "cells")))))
+"""The columns the rules read but cells: those are read for the few rows that may be identical."""
 
 
 def resolve_records(normalised: pl.DataFrame) -> pl.DataFrame:
@@ -44,27 +46,28 @@ def resolve_records(normalised: pl.DataFrame) -> pl.DataFrame:
     documented_on_parsed, serial_numbered and the merge keys of MERGE_RULES.
     """
     rows = normalised if normalised["row_number"].is_sorted() else normalised.sort("row_number")
-    decisions = resolve_decisions(rows.select(RULE_INPUTS))
+    decisions = resolve_decisions(rows.lazy())
     return rows.hstack(decisions.drop("row_number").get_columns())  # one row each, same order
 
 
-def resolve_decisions(rule_inputs: pl.DataFrame) -> pl.DataFrame:
-    """row_number and the DECISIONS columns of every row, in the order of `rule_inputs`.
+def resolve_decisions(normalised: pl.LazyFrame) -> pl.DataFrame:
+    """row_number and the DECISIONS columns of every row, in the order of `normalised`.
 
-    Needs the RULE_INPUTS columns only: the rules read a dozen columns, and a caller that
-    holds just those (not all ~50) keeps the stage's memory small. No rule depends on the
-    order of the rows: ties are broken by row_number.
+    Reads the RULE_INPUTS columns, a hash of cells, and the cells of the rows that may be
+    identical: the rules read a dozen of the ~50 columns, and cells, the widest, only to tell
+    identical rows apart. No rule depends on the order of the rows: ties are broken by
+    row_number.
     """
-    frame = rule_inputs.with_columns(
+    frame = normalised.select(*RULE_INPUTS, cells_hash=pl.col("cells").hash()).collect()
+    frame = frame.with_columns(
         calibre_key=pl.coalesce(pl.col("calibre_designation"),
                                 pl.col("calibre").str.to_lowercase()),
         disposition=pl.when(pl.col("reasons").list.len() > 0).then(pl.lit("quarantined")),
         rule=pl.lit(None, pl.String),
         resolved_to_row=pl.lit(None, pl.Int64),
     )
-    frame = _merge(frame, "identical_row", order=["row_number"])
-    # cells are the widest column by far and no later rule reads them
-    frame = _supersede_old_versions(frame.drop("cells"))
+    frame = _merge_identical_rows(frame, normalised)
+    frame = _supersede_old_versions(frame)
     serial_keys_known = pl.all_horizontal(
         pl.col(k).is_not_null() for k in MERGE_RULES["re_documented_item"])
     frame = _merge(frame, "re_documented_item", order=["documented_on_parsed", "row_number"],
@@ -78,17 +81,36 @@ def _undecided(eligible: pl.Expr) -> pl.Expr:
     return pl.col("disposition").is_null() & eligible
 
 
+# Only rows whose keys hash like another undecided row's can merge: each rule runs its exact
+# window on those few. Over every row the window row-encoded all the keys, cells too.
+
+def _merge_identical_rows(frame: pl.DataFrame, normalised: pl.LazyFrame) -> pl.DataFrame:
+    """identical_row, with the cells of the rows whose cells hash like another's in their file
+    read for those rows alone. Needs `frame` with cells_hash instead of cells."""
+    pool = _undecided(pl.lit(True))
+    shortlist = frame.filter(pool & (pl.len().over("source_file", "cells_hash", pool) > 1))
+    candidates = normalised.filter(
+        pl.col("row_number").is_in(shortlist["row_number"].implode())
+    ).select("row_number", "source_file", "cells").collect()
+    return _mark_merged(frame, candidates, "identical_row", order=["row_number"])
+
+
 def _merge(frame: pl.DataFrame, rule: str, order: list[str],
            eligible: pl.Expr | None = None) -> pl.DataFrame:
     """Within each group of undecided rows equal on the rule's keys, keep the first by
     `order`; mark the others merged into it."""
-    keys = list(MERGE_RULES[rule])
     pool = _undecided(pl.lit(True) if eligible is None else eligible)
-    # Only rows whose keys hash like another pool row's can merge. The exact window runs on
-    # those few: over every row it row-encoded all the keys, cells too, at a million rows.
-    shares_hash = pl.len().over(pl.struct(keys).hash(), pool) > 1
-    merges = frame.filter(pool & shares_hash).select(
-        "row_number", kept=pl.col("row_number").sort_by(order).first().over(keys),
+    shares_hash = pl.len().over(pl.struct(MERGE_RULES[rule]).hash(), pool) > 1
+    return _mark_merged(frame, frame.filter(pool & shares_hash), rule, order)
+
+
+def _mark_merged(frame: pl.DataFrame, candidates: pl.DataFrame, rule: str,
+                 order: list[str]) -> pl.DataFrame:
+    """Within each group of `candidates` equal on the rule's keys, keep the first by `order`;
+    mark the others merged into it in `frame`. `candidates` holds every undecided row that
+    may share its keys with another, and the rule's keys and `order` columns."""
+    merges = candidates.select(
+        "row_number", kept=pl.col("row_number").sort_by(order).first().over(MERGE_RULES[rule]),
     ).filter(pl.col("row_number") != pl.col("kept"))
     merged = pl.col("row_number").is_in(merges["row_number"].implode())
     kept = pl.col("row_number").replace_strict(merges["row_number"], merges["kept"],
