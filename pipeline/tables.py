@@ -1,5 +1,6 @@
-"""The curated database's tables: one definition gives their columns, the polars expression
-that fills each from the resolved rows, and the COMMENT that documents it in DuckDB (and,
+"""The curated database's tables: one definition gives their columns, the expression that
+fills each from the stage frame (in polars, and as a DuckDB select item for the tables DuckDB
+fills from the stages' Parquet files), and the COMMENT that documents it in DuckDB (and,
 generated from there, in docs/data-dictionary.md).
 """
 
