@@ -11,12 +11,19 @@ import sys
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from pipeline.cli import EXIT_BUSY, main
 from pipeline.fingerprint import MANIFEST_FILE
 from pipeline.paths import Paths
-from pipeline.stages.publish import finish_interrupted_publish, stage_database
+from pipeline.stages.publish import (
+    RESOLVED_TABLES,
+    _resolved_rows,
+    finish_interrupted_publish,
+    stage_database,
+)
+from pipeline.tables import DEDUP_DECISIONS, Column
 from tests.conftest import TODAY, write_dirty_raw_folder
 
 EXTRA_LOG = ("id,date,country,site,category,qty\n"
@@ -219,3 +226,20 @@ def test_reports_swap_replaces_the_folder_and_clears_leftovers(tmp_path: Path) -
     assert (published / "statistics.json").read_text() == "new"
     assert not built.exists() and not leftover.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]
+
+
+def test_resolved_tables_refuse_decisions_out_of_step_with_the_rows(tmp_path: Path) -> None:
+    """The positional join pairs rows by place: if the decisions were ever in another order
+    than the normalised rows, the tables are not written with the wrong rows paired up."""
+    normalised, decisions = tmp_path / "normalised.parquet", tmp_path / "decisions.parquet"
+    pl.DataFrame({"row_number": [0, 1], "record_id": ["A", "B"]}).write_parquet(normalised)
+    pl.DataFrame({"row_number": [1, 0], "disposition": ["item", "item"]}).write_parquet(decisions)
+    with pytest.raises(duckdb.InvalidInputException, match="not in the same order"):
+        duckdb.sql(f"SELECT * FROM {_resolved_rows(normalised, decisions)}").fetchall()
+
+
+def test_every_column_of_the_tables_duckdb_fills_has_a_sql_source() -> None:
+    for table in (*(t for t, _ in RESOLVED_TABLES), DEDUP_DECISIONS):
+        assert all(c.sql_expr().endswith(f' AS "{c.name}"') for c in table.columns)
+    with pytest.raises(ValueError, match="give it as `sql`"):
+        Column("day", "A day.", pl.col("stamp").dt.date()).sql_expr()
