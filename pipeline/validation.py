@@ -20,10 +20,11 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 ERROR, WARN = "ERROR", "WARN"
 EXAMPLES = 3
 DATA_DOCS_DIR = "data-docs"
@@ -154,16 +155,7 @@ def items_suite(categories: pl.DataFrame, country_names: list[str],
     ]
 
 
-ITEMS_FRAME_INPUTS = {"documented_on", "item_kind", "quantity"}
-DERIVED_COLUMNS = {"documented_year", "weapon_quantity"}
-
-
-def items_columns(suite: list[Expectation]) -> list[str]:
-    """The columns of `items` that items_frame and the suite read, sorted."""
-    return sorted(suite_columns(suite) - DERIVED_COLUMNS | ITEMS_FRAME_INPUTS)
-
-
-def items_frame(items: pl.DataFrame) -> pl.DataFrame:
+def items_frame(items: Frame) -> Frame:
     """items with the derived columns the suite compares (documented_year, weapon_quantity).
     Needs documented_on, item_kind and quantity."""
     return items.with_columns(
@@ -172,19 +164,26 @@ def items_frame(items: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _examples(frame: pl.DataFrame, column: str | None, indexes: list[int]) -> list[tuple[str, str]]:
+def _examples(frame: pl.LazyFrame, column: str | None,
+              indexes: list[int]) -> list[tuple[str, str]]:
+    """file:line (or the row's position) and value of the first unexpected rows."""
+    if not indexes:
+        return []
+    present = frame.collect_schema().names()
+    rows = frame.select(*(c for c in PROVENANCE if c in present),
+                        *([column] if column else [])).with_row_index("position").filter(
+        pl.col("position").is_in(indexes[:EXAMPLES])).collect()
     examples = []
-    for index in indexes[:EXAMPLES]:
-        row = frame.row(index, named=True)
+    for row in rows.iter_rows(named=True):
         where = (f"{row['source_file']}:{row['source_line']}"
-                 if all(c in row for c in PROVENANCE) else f"row {index + 1}")
+                 if all(c in row for c in PROVENANCE) else f"row {row['position'] + 1}")
         value = row.get(column) if column else ""
         examples.append((where, repr(value) if isinstance(value, str) or value is None
                          else str(value)))
     return examples
 
 
-def _outcome(expectation: Expectation, result: Any, frame: pl.DataFrame) -> Outcome:
+def _outcome(expectation: Expectation, result: Any, frame: pl.LazyFrame) -> Outcome:
     info = result.exception_info or {}
     infos = info.values() if info and "raised_exception" not in info else [info]
     for entry in infos:
@@ -196,20 +195,11 @@ def _outcome(expectation: Expectation, result: Any, frame: pl.DataFrame) -> Outc
                    _examples(frame, expectation.column, details.get("unexpected_index_list") or []))
 
 
-def suite_columns(suite: list[Expectation]) -> set[str]:
-    """The columns the suite's expectations read, and the provenance their examples name."""
-    return {column for e in suite for key in ("column", "column_A", "column_B")
-            if (column := e.kwargs.get(key)) is not None} | set(PROVENANCE)
-
-
-def gx_columns(frame: pl.DataFrame, suite: list[Expectation]) -> pl.DataFrame:
-    """The columns the suite reads, and the provenance its examples name, in dtypes GX checks
-    with vectorised pandas: datetime64[ns] and 64-bit numbers. With other dtypes (polars
-    dates become datetime64[ms], small integers int32) GX calls Python once per row, which
-    took seconds a million rows; and converting columns no expectation reads doubled the
-    memory of a check."""
-    columns = [c for c in frame.columns if c in suite_columns(suite)]
-    frame = frame.select(columns).with_columns(
+def gx_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` in dtypes GX checks with vectorised pandas: datetime64[ns] and 64-bit numbers.
+    With other dtypes (polars dates become datetime64[ms], small integers int32) GX calls
+    Python once per row, which took seconds a million rows."""
+    frame = frame.with_columns(
         pl.col(pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32).cast(pl.Int64),
         pl.col(pl.Float32).cast(pl.Float64))
     try:
@@ -218,15 +208,16 @@ def gx_columns(frame: pl.DataFrame, suite: list[Expectation]) -> pl.DataFrame:
         return frame
 
 
-def run_suite(name: str, frame: pl.DataFrame, suite: list[Expectation],
+def run_suite(name: str, frame: pl.LazyFrame | pl.DataFrame, suite: list[Expectation],
               docs_dir: Path | None = None) -> SuiteResult:
     """Validate `frame` against `suite`; write Data Docs into `docs_dir` (replaced) if given.
 
     GX validates the expectations on each set of columns (one column, or a pair) as a suite of
-    its own, `<name>.<columns>`, on a pandas frame of just those columns: GX copies the whole
-    frame it is given once per expectation (to drop the rows with nulls), so one frame of every
-    column cost seconds a million rows. Raises ExpectationError when an expectation cannot be
-    built or evaluated."""
+    its own, `<name>.<columns>`, on a pandas frame of just those columns, collected from
+    `frame` when its turn comes: GX copies the whole frame it is given once per expectation
+    (to drop the rows with nulls), and at ten million items a frame of every column the suite
+    reads took 8 GiB before GX began. Examples are looked up afterwards by row position.
+    Raises ExpectationError when an expectation cannot be built or evaluated."""
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
@@ -240,20 +231,22 @@ def run_suite(name: str, frame: pl.DataFrame, suite: list[Expectation],
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
         progress_bars=ProgressBarsConfig(globally=False)))
     frames = context.data_sources.add_pandas("frames")
-    frame = gx_columns(frame, suite)
+    frame = frame.lazy()
     results = {}
     for columns, indexes in _by_columns(suite).items():
         part = f"{name}.{'.'.join(columns)}"
         definition = context.validation_definitions.add(gx.ValidationDefinition(
             name=part, suite=_gx_suite(gx, context, part, suite, indexes),
             data=frames.add_dataframe_asset(part).add_batch_definition_whole_dataframe("whole")))
-        run = definition.run(batch_parameters={"dataframe": frame.select(columns).to_pandas()},
+        batch = gx_columns(frame.select(columns).collect()).to_pandas()
+        run = definition.run(batch_parameters={"dataframe": batch},
                              result_format={"result_format": "COMPLETE"})
+        del batch  # before the next column's: one column's pandas copy at a time
         results.update({r.expectation_config.meta["index"]: r for r in run.results})
     outcomes = [_outcome(e, results[i], frame) for i, e in enumerate(suite)]
     if docs_dir is not None:
         _write_data_docs(context, docs_dir)
-    return SuiteResult(name, frame.height, outcomes,
+    return SuiteResult(name, frame.select(pl.len()).collect().item(), outcomes,
                        docs_dir / "index.html" if docs_dir else None)
 
 
