@@ -85,3 +85,15 @@ def test_stage_frames_replace_a_previous_output_of_another_kind(
         assert isinstance(loaded, annotation)
         frame = loaded.collect() if isinstance(loaded, pl.LazyFrame) else loaded
         assert frame["a"].to_list() == [1, 2]
+
+
+def test_duckdb_spills_past_its_memory_limit_instead_of_caching_most_of_the_machine(
+        tmp_path: Path) -> None:
+    paths = Paths.resolve(tmp_path / "raw", tmp_path / "curated", tmp_path / "reports")
+    paths.work_dir.mkdir(parents=True)
+    duckdb_resource = build_definitions(paths).resources["duckdb"]
+    with duckdb_resource.get_connection() as con:
+        ((limit, spill),) = con.sql("SELECT current_setting('memory_limit'), "
+                                    "current_setting('temp_directory')").fetchall()
+    assert limit == "1.8 GiB"  # DuckDB prints 2GB (10^9 bytes) in GiB
+    assert spill == str(paths.work_dir / "duckdb-spill")
