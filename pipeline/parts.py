@@ -1,8 +1,8 @@
 """A stage's rows written file by file: one Parquet part per input file, in row order.
 
-A stage that works file by file (read, clean) writes each file's rows as soon as they are
-ready, so only one file's rows are ever in memory; it hands the folder on as `Parts`, which
-the IO manager moves into place (no copy) and later stages scan as one frame.
+A stage that works file by file (read, corrections, clean) writes each file's rows as soon
+as they are ready, so only one file's rows are ever in memory; it hands the folder on as
+`Parts`, which the IO manager moves into place (no copy) and later stages scan as one frame.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ EMPTY_PART = "00000-empty.parquet"  # no rows, every column: the schema when the
 @dataclass(frozen=True)
 class Parts:
     folder: Path
-
-    def files(self) -> list[Path]:
-        return sorted(self.folder.glob("*.parquet"))
 
     def scan(self) -> pl.LazyFrame:
         return scan_parts(self.folder)

@@ -246,8 +246,8 @@ def correction_problems(corrections: pl.DataFrame, matches: pl.DataFrame,
 def apply_corrections(
     parsed: pl.LazyFrame, corrections: pl.DataFrame, corrections_dir: Path
 ) -> tuple[pl.LazyFrame, pl.DataFrame]:
-    """The parsed rows with every correction applied (a plan, row by row, that streams), and
-    the audit (the `corrections` table).
+    """The parsed rows with every correction applied (a plan, row by row, that the asset
+    collects file by file), and the audit (the `corrections` table).
 
     Raises CorrectionError, listing every problem, when any correction cannot be applied as
     written; then nothing is applied.
