@@ -7,7 +7,7 @@ fails every expectation silently, so frames go through pandas) and writes that s
 Docs into a folder of its own, rewritten to need no network. GX is imported inside the
 functions: the import takes seconds and the pipeline module must load fast.
 
-ERROR expectations block publishing (the asset checks in `pipeline/assets.py` are blocking);
+ERROR expectations block publishing (the asset checks in `pipeline/checks.py` are blocking);
 WARN expectations are reported and do not block.
 """
 
@@ -238,7 +238,8 @@ def run_suite(name: str, frame: pl.LazyFrame | pl.DataFrame, suite: list[Expecta
         definition = context.validation_definitions.add(gx.ValidationDefinition(
             name=part, suite=_gx_suite(gx, context, part, suite, indexes),
             data=frames.add_dataframe_asset(part).add_batch_definition_whole_dataframe("whole")))
-        batch = gx_columns(frame.select(columns).collect()).to_pandas()
+        # a table-level expectation (no column) sees every column
+        batch = gx_columns((frame.select(columns) if columns else frame).collect()).to_pandas()
         run = definition.run(batch_parameters={"dataframe": batch},
                              result_format={"result_format": "COMPLETE"})
         del batch  # before the next column's: one column's pandas copy at a time

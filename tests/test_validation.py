@@ -186,3 +186,11 @@ def test_gx_gets_dates_and_numbers_in_dtypes_it_compares_vectorised() -> None:
                           "lat": pl.Series([1.5], dtype=pl.Float32), "site": ["x"]})
     assert gx_columns(frame).schema == pl.Schema(
         {"on": pl.Datetime("ns"), "year": pl.Int64, "lat": pl.Float64, "site": pl.String})
+
+
+def test_a_table_level_expectation_sees_every_row() -> None:
+    frame = pl.DataFrame({"a": [1, 2, 3], "source_file": ["f"] * 3, "source_line": [2, 3, 4]})
+    suite = [Expectation("ExpectTableRowCountToEqual", {"value": 3}, ""),
+             Expectation("ExpectColumnValuesToNotBeNull", {"column": "a"}, "")]
+    assert run_suite("table", frame.lazy(), suite).passed
+    assert not run_suite("table", frame.head(2), suite).passed
