@@ -1,7 +1,7 @@
 """Resolve stage: versions, re-documented items and double entries, and their near misses.
 
 Rows are written as small CSVs under tmp_path and go through discover, read, normalise_rows and
-resolve_records, so every merge key is built the way the pipeline builds it.
+resolve_decisions, so every merge key is built the way the pipeline builds it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pipeline.reference import Reference
 from pipeline.stages.clean import normalise_rows
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.read import read_dataset
-from pipeline.stages.resolve import resolve_records
+from pipeline.stages.resolve import resolve_decisions
 from tests.conftest import write_log
 
 TODAY = dt.date(2026, 1, 1)
@@ -36,10 +36,11 @@ def resolve(tmp_path: Path, reference: Reference) -> Resolve:
             write_log(tmp_path / "items" / name, [{**BASE, **row} for row in rows])
         parsed, _ = read_dataset(tmp_path, discover_raw_files(tmp_path))
         normalised = normalise_rows(parsed, reference, TODAY)
-        resolved = resolve_records(normalised)
-        # The dispositions partition the rows: nothing is lost or counted twice.
-        assert sorted(resolved["row_number"]) == sorted(normalised["row_number"])
-        return resolved
+        decisions = resolve_decisions(normalised.lazy())
+        # One decision per row, in the rows' order (what curated_tables' positional join
+        # needs): the dispositions partition the rows, nothing is lost or counted twice.
+        assert decisions["row_number"].equals(normalised["row_number"])
+        return normalised.hstack(decisions.drop("row_number").get_columns())
 
     return run
 

@@ -38,18 +38,6 @@ RULE_INPUTS = tuple(dict.fromkeys((
 """The columns the rules read but cells: those are read for the few rows that may be identical."""
 
 
-def resolve_records(normalised: pl.DataFrame) -> pl.DataFrame:
-    """The normalised rows, in row_number order, each with its disposition, rule and
-    `resolved_to_row` (the DECISIONS columns).
-
-    Needs: row_number, reasons, record_id, source_file, cells, updated_at_parsed,
-    documented_on_parsed, serial_numbered and the merge keys of MERGE_RULES.
-    """
-    rows = normalised if normalised["row_number"].is_sorted() else normalised.sort("row_number")
-    decisions = resolve_decisions(rows.lazy())
-    return rows.hstack(decisions.drop("row_number").get_columns())  # one row each, same order
-
-
 def resolve_decisions(normalised: pl.LazyFrame) -> pl.DataFrame:
     """row_number and the DECISIONS columns of every row, in the order of `normalised`.
 
