@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+PART_FILES = "*.parquet"  # in name order, which is row order (polars and DuckDB both sort)
 EMPTY_PART = "00000-empty.parquet"  # no rows, every column: the schema when there are no files
 
 
@@ -27,7 +28,7 @@ class Parts:
 
 def scan_parts(folder: Path) -> pl.LazyFrame:
     """The parts in `folder` as one frame, in part order (which is row order)."""
-    return pl.scan_parquet(sorted(folder.glob("*.parquet")))
+    return pl.scan_parquet(sorted(folder.glob(PART_FILES)))
 
 
 def write_parts(folder: Path, schema: Mapping[str, pl.DataType],

@@ -195,7 +195,7 @@ def _outcome(expectation: Expectation, result: Any, frame: pl.LazyFrame) -> Outc
                    _examples(frame, expectation.column, details.get("unexpected_index_list") or []))
 
 
-def gx_columns(frame: pl.DataFrame) -> pl.DataFrame:
+def gx_dtypes(frame: pl.DataFrame) -> pl.DataFrame:
     """`frame` in dtypes GX checks with vectorised pandas: datetime64[ns] and 64-bit numbers.
     With other dtypes (polars dates become datetime64[ms], small integers int32) GX calls
     Python once per row, which took seconds a million rows."""
@@ -239,7 +239,7 @@ def run_suite(name: str, frame: pl.LazyFrame | pl.DataFrame, suite: list[Expecta
             name=part, suite=_gx_suite(gx, context, part, suite, indexes),
             data=frames.add_dataframe_asset(part).add_batch_definition_whole_dataframe("whole")))
         # a table-level expectation (no column) sees every column
-        batch = gx_columns((frame.select(columns) if columns else frame).collect()).to_pandas()
+        batch = gx_dtypes((frame.select(columns) if columns else frame).collect()).to_pandas()
         run = definition.run(batch_parameters={"dataframe": batch},
                              result_format={"result_format": "COMPLETE"})
         del batch  # before the next column's: one column's pandas copy at a time

@@ -21,7 +21,7 @@ from pipeline.validation import (
     PARSED_ROWS_SUITE,
     Expectation,
     ExpectationError,
-    gx_columns,
+    gx_dtypes,
     items_frame,
     items_suite,
     run_suite,
@@ -170,13 +170,13 @@ def test_materialize_stops_before_publishing_when_a_blocking_check_fails(
 
 
 def test_dates_outside_nanosecond_range_are_still_checked() -> None:
-    """gx_columns casts dates to datetime64[ns] for GX's vectorised path; a date that does not
+    """gx_dtypes casts dates to datetime64[ns] for GX's vectorised path; a date that does not
     fit (before 1677) must keep its dtype and still be judged, not crash the check."""
     frame = pl.DataFrame({"documented_on": [dt.date(1015, 3, 2), dt.date(2015, 1, 1)],
                           "source_file": ["a.csv", "a.csv"], "source_line": [2, 3]})
     suite = [Expectation("ExpectColumnValuesToBeBetween",
                          {"column": "documented_on", "min_value": dt.datetime(1850, 1, 1)}, "")]
-    assert gx_columns(frame)["documented_on"].dtype == pl.Date
+    assert gx_dtypes(frame)["documented_on"].dtype == pl.Date
     failed = run_suite("dates", frame, suite).failed()
     assert [(o.unexpected_count, o.examples) for o in failed] == [(1, [("a.csv:2", "1015-03-02")])]
 
@@ -184,7 +184,7 @@ def test_dates_outside_nanosecond_range_are_still_checked() -> None:
 def test_gx_gets_dates_and_numbers_in_dtypes_it_compares_vectorised() -> None:
     frame = pl.DataFrame({"on": [dt.date(2015, 1, 1)], "year": pl.Series([1990], dtype=pl.Int16),
                           "lat": pl.Series([1.5], dtype=pl.Float32), "site": ["x"]})
-    assert gx_columns(frame).schema == pl.Schema(
+    assert gx_dtypes(frame).schema == pl.Schema(
         {"on": pl.Datetime("ns"), "year": pl.Int64, "lat": pl.Float64, "site": pl.String})
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipeline.parts import PART_FILES
 from pipeline.paths import Paths
 from pipeline.reference import Reference
 from pipeline.tables import (
@@ -77,7 +78,7 @@ def _resolved_rows(normalised: Path, decisions: Path) -> str:
 def _parquet(path: Path) -> str:
     """A stage's output as a SQL relation: one Parquet file, or a folder of parts (a stage
     written file by file), read in part order, which is row order."""
-    files = str(path / "*.parquet") if path.is_dir() else str(path)
+    files = str(path / PART_FILES) if path.is_dir() else str(path)
     return f"read_parquet({_sql_string(files)})"
 
 
