@@ -17,7 +17,7 @@ from pipeline.reference import Reference
 from pipeline.stages.clean import normalise_rows
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.read import read_dataset
-from pipeline.stages.resolve import resolve_decisions
+from pipeline.stages.resolve import _decide, resolve_decisions
 from tests.conftest import write_log
 
 TODAY = dt.date(2026, 1, 1)
@@ -40,6 +40,9 @@ def resolve(tmp_path: Path, reference: Reference) -> Resolve:
         # One decision per row, in the rows' order (what curated_tables' positional join
         # needs): the dispositions partition the rows, nothing is lost or counted twice.
         assert decisions["row_number"].equals(normalised["row_number"])
+        # The rules run only on rows whose keys hash like another's: the same decisions as
+        # running them on every row.
+        assert decisions.equals(_decide(normalised.lazy()))
         return normalised.hstack(decisions.drop("row_number").get_columns())
 
     return run

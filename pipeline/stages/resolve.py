@@ -29,6 +29,11 @@ MERGE_RULES: dict[str, tuple[str, ...]] = {
                      "year_value", "lot_key", "quantity_value", "serial_key"),
 }
 
+CALIBRE_KEY = pl.coalesce(pl.col("calibre_designation"), pl.col("calibre").str.to_lowercase())
+RE_DOCUMENTABLE = pl.col("serial_numbered") & pl.all_horizontal(
+    pl.col(k).is_not_null() for k in MERGE_RULES["re_documented_item"])
+"""A row re_documented_item may merge: serial-numbered, with every key known."""
+
 DECISIONS = ("calibre_key", "disposition", "rule", "resolved_to_row")
 RULE_INPUTS = tuple(dict.fromkeys((
     "row_number", "reasons", "record_id", "updated_at_parsed", "documented_on_parsed",
@@ -41,6 +46,52 @@ RULE_INPUTS = tuple(dict.fromkeys((
 def resolve_decisions(normalised: pl.LazyFrame) -> pl.DataFrame:
     """row_number and the DECISIONS columns of every row, in the order of `normalised`.
 
+    Only a row that shares a rule's keys with another row that passed the contract can be
+    merged, superseded or kept over another. A first streamed pass hashes each rule's keys on
+    every row and keeps the rows whose hash another such row shares (every row that may share
+    its keys, and perhaps a few more); the rules then run on those rows alone (_decide), and
+    every other row is an item or quarantined. At ten million rows the rules' dozen columns
+    for every row took 5 GiB; one hash per rule takes a tenth of that.
+    """
+    rows = _in_one_chunk(normalised.select(
+        "row_number", calibre_key=CALIBRE_KEY,
+        quarantined=pl.col("reasons").list.len() > 0,
+        **{f"{rule}_hash": hashed for rule, hashed in _key_hashes().items()},
+    ).collect(engine="streaming"))
+    passed = ~pl.col("quarantined")
+    may_merge = rows.filter(passed).filter(pl.any_horizontal(
+        pl.col(f"{rule}_hash").is_not_null() & pl.col(f"{rule}_hash").is_duplicated()
+        for rule in _key_hashes()))["row_number"]
+    decided = _decide(normalised.filter(pl.col("row_number").is_in(may_merge.implode())))
+    return rows.select(
+        "row_number", "calibre_key",
+        disposition=pl.when("quarantined").then(pl.lit("quarantined")).otherwise(pl.lit("item")),
+    ).join(decided.drop("calibre_key"), on="row_number", how="left",
+           maintain_order="left", suffix="_decided").select(
+        "row_number", "calibre_key",
+        disposition=pl.coalesce("disposition_decided", "disposition"),
+        rule="rule", resolved_to_row="resolved_to_row")
+
+
+
+def _key_hashes() -> dict[str, pl.Expr]:
+    """A hash of each rule's keys (with the file for identical rows), NULL where the rule
+    does not apply to the row. Equal keys hash alike."""
+    return {
+        "identical_row": pl.struct("source_file", "cells").hash(),
+        "record_version": pl.when(pl.col("record_id").is_not_null())
+        .then(pl.col("record_id").hash()),
+        "re_documented_item": pl.when(RE_DOCUMENTABLE)
+        .then(pl.struct(*MERGE_RULES["re_documented_item"]).hash()),
+        "double_entry": pl.struct(*(CALIBRE_KEY.alias(k) if k == "calibre_key" else pl.col(k)
+                                    for k in MERGE_RULES["double_entry"])).hash(),
+    }
+
+
+def _decide(normalised: pl.LazyFrame) -> pl.DataFrame:
+    """row_number and the DECISIONS columns of every row of `normalised`, the rules applied in
+    order: identical rows, old versions, re-documented items, double entries.
+
     Reads the RULE_INPUTS columns, a hash of cells, and the cells of the rows that may be
     identical: the rules read a dozen of the ~50 columns, and cells, the widest, only to tell
     identical rows apart. No rule depends on the order of the rows: ties are broken by
@@ -50,18 +101,15 @@ def resolve_decisions(normalised: pl.LazyFrame) -> pl.DataFrame:
     frame = _in_one_chunk(normalised.select(*RULE_INPUTS, cells_hash=pl.col("cells").hash())
                           .collect(engine="streaming"))
     frame = frame.with_columns(
-        calibre_key=pl.coalesce(pl.col("calibre_designation"),
-                                pl.col("calibre").str.to_lowercase()),
+        calibre_key=CALIBRE_KEY,
         disposition=pl.when(pl.col("reasons").list.len() > 0).then(pl.lit("quarantined")),
         rule=pl.lit(None, pl.String),
         resolved_to_row=pl.lit(None, pl.Int64),
     )
     frame = _merge_identical_rows(frame, normalised)
     frame = _supersede_old_versions(frame)
-    serial_keys_known = pl.all_horizontal(
-        pl.col(k).is_not_null() for k in MERGE_RULES["re_documented_item"])
     frame = _merge(frame, "re_documented_item", order=["documented_on_parsed", "row_number"],
-                   eligible=pl.col("serial_numbered") & serial_keys_known)
+                   eligible=RE_DOCUMENTABLE)
     frame = _merge(frame, "double_entry", order=["row_number"])
     return frame.select("row_number", *DECISIONS).with_columns(
         disposition=pl.col("disposition").fill_null("item"))
