@@ -1,14 +1,15 @@
 """A stage's rows written file by file: one Parquet part per input file, in row order.
 
 A stage that works file by file (read, corrections, clean) writes each file's rows as soon
-as they are ready, so only one file's rows are ever in memory; it hands the folder on as
-`Parts`, which the IO manager moves into place (no copy) and later stages scan as one frame.
+as they are ready, so only one file's rows are ever in memory (corrections and clean: a slice
+of at most ROWS_PER_PART of them); it hands the folder on as `Parts`, which the IO manager
+moves into place (no copy) and later stages scan as one frame.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,9 @@ import polars as pl
 
 PART_FILES = "*.parquet"  # in name order, which is row order (polars and DuckDB both sort)
 EMPTY_PART = "00000-empty.parquet"  # no rows, every column: the schema when there are no files
+ROWS_PER_PART = 250_000
+"""Rows a file-by-file step holds at once: normalising a log of a million rows in one go
+took 4 GiB."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +46,25 @@ def write_parts(folder: Path, schema: Mapping[str, pl.DataType],
     return Parts(folder)
 
 
-def by_file(rows: pl.LazyFrame, folder: Path,
-            step: Callable[[pl.DataFrame], pl.DataFrame] = lambda frame: frame) -> Parts:
-    """`step` applied to the rows of one source file at a time, each result written as a part
-    in `folder`. Needs `source_file`; the rows of a file must be contiguous, as the read stage
-    numbers them. When `rows` scans parts, the filter on a file reads just that file's part."""
+def each_file(rows: pl.LazyFrame) -> Iterator[pl.LazyFrame]:
+    """The rows of each source file, in row order. Needs `source_file`; the rows of a file must
+    be contiguous, as the read stage numbers them. When `rows` scans parts, the filter on a
+    file reads just that file's part."""
     files = rows.select(pl.col("source_file").unique(maintain_order=True)).collect()
+    for source_file in files["source_file"]:
+        yield rows.filter(pl.col("source_file") == source_file)
+
+
+def in_slices(rows: pl.LazyFrame, rows_per_part: int = ROWS_PER_PART) -> Iterator[pl.DataFrame]:
+    """`rows` collected a slice of at most `rows_per_part` rows at a time, in order."""
+    yield from rows.collect_batches(chunk_size=rows_per_part)
+
+
+def by_file(rows: pl.LazyFrame, folder: Path,
+            step: Callable[[pl.DataFrame], pl.DataFrame] = lambda frame: frame,
+            rows_per_part: int = ROWS_PER_PART) -> Parts:
+    """`step` applied to a slice of one source file's rows at a time (each_file, in_slices),
+    each result written as a part in `folder`. `step` must treat each row on its own."""
     return write_parts(folder, step(rows.head(0).collect()).schema,
-                       (step(rows.filter(pl.col("source_file") == source_file).collect())
-                        for source_file in files["source_file"]))
+                       (step(part) for file_rows in each_file(rows)
+                        for part in in_slices(file_rows, rows_per_part)))

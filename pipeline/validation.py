@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import duckdb
 import polars as pl
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
@@ -162,6 +163,27 @@ def items_frame(items: Frame) -> Frame:
         documented_year=pl.col("documented_on").dt.year(),
         weapon_quantity=pl.when(pl.col("item_kind") == "weapons").then(pl.col("quantity")),
     )
+
+
+def validate_items(con: duckdb.DuckDBPyConnection, today: dt.date,
+                   docs_dir: Path | None) -> SuiteResult:
+    """The items suite (items_suite, with the reference tables `con` holds) on `items`."""
+    categories = con.sql("SELECT category, item_kind FROM ref_categories").pl()
+    names = [n for (n,) in con.sql("SELECT DISTINCT name FROM ref_countries "
+                                   "UNION SELECT DISTINCT present_name FROM ref_countries "
+                                   "WHERE present_name IS NOT NULL ORDER BY 1").fetchall()]
+    # lazy: the suite collects a column or two at a time, DuckDB reading just those
+    items = con.sql("SELECT * FROM items ORDER BY row_number").pl(lazy=True)
+    return run_suite("items", items_frame(items), items_suite(categories, names, today),
+                     docs_dir)
+
+
+def validate_items_at(database: str, config: dict[str, Any], today: dt.date,
+                      docs_dir: Path | None) -> SuiteResult:
+    """validate_items on the database file `database`, opened read-only with `config`: what
+    a process of its own runs."""
+    with duckdb.connect(database, read_only=True, config=config) as con:
+        return validate_items(con, today, docs_dir)
 
 
 def _examples(frame: pl.LazyFrame, column: str | None,

@@ -15,6 +15,7 @@ import pytest
 import xlsxwriter
 
 from pipeline.columns import REQUIRED_NAMES
+from pipeline.parts import ROWS_PER_PART
 from pipeline.reference import Reference
 from pipeline.stages.clean import normalise_files, normalise_rows
 from pipeline.stages.discover import discover_raw_files
@@ -480,11 +481,13 @@ def test_same_id_in_two_files_with_different_content_is_not_a_duplicate(
     assert frame["reasons"].to_list() == [[], []]
 
 
+@pytest.mark.parametrize("rows_per_part", [1, 2, ROWS_PER_PART])
 def test_file_by_file_gives_what_all_rows_at_once_give(
-        tmp_path: Path, reference: Reference) -> None:
+        tmp_path: Path, reference: Reference, rows_per_part: int) -> None:
     """normalise_files must agree with normalise_rows, rule for rule, over several files:
-    a conflicting id within a file (flagged), the same id across files (not flagged), an
-    unreadable file, a file with no rows of its own kind."""
+    a conflicting id within a file (flagged, also when its rows fall in different slices),
+    the same id across files (not flagged), an unreadable file, a file with no rows of its
+    own kind."""
     write_log(tmp_path / "items" / "a.csv", [{**BASE, "record_id": "X", "quantity": "5"},
                                              {**BASE, "record_id": "X", "quantity": "6"},
                                              {**BASE, "record_id": "Y", "documented_on": "x"}])
@@ -496,8 +499,8 @@ def test_file_by_file_gives_what_all_rows_at_once_give(
     scanned, _ = write_dataset(tmp_path, discover_raw_files(tmp_path), parts / "parsed")
     assert scanned.scan().collect().equals(parsed)
 
-    by_file = normalise_files(scanned.scan(), reference, TODAY, parts / "normalised").scan(
-    ).collect()
+    by_file = normalise_files(scanned.scan(), reference, TODAY, parts / "normalised",
+                              rows_per_part).scan().collect()
 
     assert by_file.equals(normalise_rows(parsed, reference, TODAY))
     assert by_file["reasons"].to_list() == [["duplicate_record_id"], ["duplicate_record_id"],

@@ -11,8 +11,9 @@ import duckdb
 import polars as pl
 import pytest
 
+from pipeline import checks
 from pipeline.assets import ASSETS
-from pipeline.checks import ASSET_CHECKS
+from pipeline.checks import ASSET_CHECKS, in_own_process
 from pipeline.cli import main
 from pipeline.definitions import build_definitions
 from pipeline.paths import Paths
@@ -25,6 +26,8 @@ from pipeline.validation import (
     items_frame,
     items_suite,
     run_suite,
+    validate_items,
+    validate_items_at,
 )
 from tests.conftest import TODAY, write_dirty_raw_folder
 
@@ -194,3 +197,37 @@ def test_a_table_level_expectation_sees_every_row() -> None:
              Expectation("ExpectColumnValuesToNotBeNull", {"column": "a"}, "")]
     assert run_suite("table", frame.lazy(), suite).passed
     assert not run_suite("table", frame.head(2), suite).passed
+
+
+def test_items_suite_in_its_own_process_finds_what_it_finds_in_this_one(
+        dirty_build: Path, tmp_path: Path) -> None:
+    """Large builds validate items in a process of their own (checks.in_own_process): the
+    outcomes, failures and examples must be those of the suite run in the build's process."""
+    database = tmp_path / "broken.duckdb"
+    database.write_bytes((dirty_build / "armtrace.duckdb").read_bytes())
+    with duckdb.connect(str(database)) as con:
+        con.execute("UPDATE items SET site = NULL WHERE row_number = "
+                    "(SELECT min(row_number) FROM items)")
+    today = dt.date.fromisoformat(TODAY)
+    with duckdb.connect(str(database), read_only=True) as con:
+        here = validate_items(con, today, None)
+    there = in_own_process(validate_items_at, str(database), {"memory_limit": "1GB"}, today,
+                           None)
+    assert [(o.expectation.column, o.success, o.unexpected_count, o.examples)
+            for o in there.outcomes] == [(o.expectation.column, o.success, o.unexpected_count,
+                                         o.examples) for o in here.outcomes]
+    (failed,) = there.failed()
+    assert failed.expectation.column == "site" and failed.unexpected_count == 1
+
+
+def test_a_build_above_the_threshold_validates_items_in_its_own_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spawned = []
+    monkeypatch.setattr(checks, "ITEMS_IN_OWN_PROCESS_ABOVE", 0)
+    monkeypatch.setattr(checks, "in_own_process", lambda *call: spawned.append(call[0]) or
+                        in_own_process(*call))
+    raw = write_dirty_raw_folder(tmp_path / "raw")
+    assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "curated"),
+                 "--reports", str(tmp_path / "reports"), "--today", TODAY]) == 0
+    assert spawned == [validate_items_at]
+    assert (tmp_path / "reports" / "data-docs" / "items" / "index.html").is_file()

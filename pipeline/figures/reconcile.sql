@@ -48,7 +48,7 @@ FROM fig_anti_armour_recent UNPIVOT INCLUDE NULLS (value FOR measure IN (
 -- The same counts straight from `items`, per group and again in 'All'. Per key for origin,
 -- calibre family and year; per group for the rest (manufacture_period's total, since the period
 -- labels are the figure's own).
-CREATE OR REPLACE TEMP VIEW reconcile_item_counts AS
+CREATE OR REPLACE TEMP TABLE reconcile_item_counts AS
 WITH eu AS (
     SELECT code FROM ref_eu_membership, figure_settings AS s
     WHERE joined_on <= s.as_of AND (left_on IS NULL OR left_on > s.as_of)

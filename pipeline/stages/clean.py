@@ -13,14 +13,14 @@ per distinct value and joined back, so the cost does not grow with row count in 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from pipeline.columns import REQUIRED_NAMES
-from pipeline.parts import Parts, by_file
+from pipeline.parts import ROWS_PER_PART, Parts, each_file, in_slices, write_parts
 from pipeline.reference import CYRILLIC_LOOKALIKES, Reference, designation_key
 
 EARLIEST_YEAR = 1850
@@ -101,11 +101,14 @@ def record_key(column: str) -> pl.Expr:
 
 # --- the stage -------------------------------------------------------------------------------
 
-def normalise_rows(parsed: pl.DataFrame, reference: Reference, today: dt.date) -> pl.DataFrame:
+def normalise_rows(parsed: pl.DataFrame, reference: Reference, today: dt.date,
+                   conflicts: pl.DataFrame | None = None) -> pl.DataFrame:
     """Typed, normalised values and the list of problems for every parsed row.
 
     Needs the parsed-row columns of the read stage (provenance, canonical text columns,
-    `cells`, `read_problem`). Keeps every row, in the same order.
+    `cells`, `read_problem`). Keeps every row, in the same order. `conflicts`
+    (conflicting_ids) may cover more rows than `parsed`, as when `parsed` is a slice of a
+    file; by default they are found among `parsed`.
     """
     frame = parsed.with_columns(
         pl.col(c).str.replace_all(r"\s+", " ")
@@ -118,21 +121,31 @@ def normalise_rows(parsed: pl.DataFrame, reference: Reference, today: dt.date) -
     frame = _interpret_values(frame, reference)
     frame = _derive_years(frame)
     frame = frame.with_columns(_problems(frame, today))
-    frame = _flag_conflicting_ids(frame)
+    if conflicts is None:
+        conflicts = conflicting_ids(parsed.lazy())
+    frame = _flag_conflicting_ids(frame, conflicts)
     return frame.with_columns(reasons=reason_codes())
 
 
 def normalise_files(parsed: pl.LazyFrame, reference: Reference, today: dt.date,
-                    parts_dir: Path) -> Parts:
-    """normalise_rows one source file at a time, each file's rows written to a Parquet part
-    of their own in `parts_dir`.
+                    parts_dir: Path, rows_per_part: int = ROWS_PER_PART) -> Parts:
+    """normalise_rows one source file at a time, in slices of at most `rows_per_part` rows,
+    each slice written to a Parquet part of its own in `parts_dir`.
 
-    The only rule that compares rows (duplicate_record_id) compares rows of one file, so this
-    gives what normalising every row at once gives, with one file's rows in memory at a time.
-    Needs what normalise_rows needs; rows of one file must be contiguous in row_number order,
-    as the read stage numbers them.
+    The only rule that compares rows (duplicate_record_id) compares rows of one file, so its
+    conflicts are found per file before the file is sliced: this gives what normalising every
+    row at once gives, with a slice of one file in memory at a time. Needs what
+    normalise_rows needs; rows of one file must be contiguous in row_number order, as the read
+    stage numbers them.
     """
-    return by_file(parsed, parts_dir, lambda rows: normalise_rows(rows, reference, today))
+    def normalised_slices() -> Iterator[pl.DataFrame]:
+        for file_rows in each_file(parsed):
+            conflicts = conflicting_ids(file_rows)
+            for rows in in_slices(file_rows, rows_per_part):
+                yield normalise_rows(rows, reference, today, conflicts)
+
+    schema = normalise_rows(parsed.head(0).collect(), reference, today).schema
+    return write_parts(parts_dir, schema, normalised_slices())
 
 
 def reason_codes() -> pl.Expr:
@@ -298,21 +311,28 @@ def _checks(today: dt.date) -> list[tuple[pl.Expr, pl.Expr | str]]:
     ]
 
 
-def _flag_conflicting_ids(frame: pl.DataFrame) -> pl.DataFrame:
-    """The same record_id twice in one file with different content: every such row is suspect.
-
-    Identical repeats are not a problem here; the resolve stage merges them. Needs row_number
-    (unique), source_file, source_line, record_id, cells and problems.
+def conflicting_ids(rows: pl.LazyFrame) -> pl.DataFrame:
+    """row_number and problem message of each row whose record_id appears again in its file
+    with different content: every such row is suspect. Identical repeats are not a problem
+    here; the resolve stage merges them. Needs row_number, source_file, source_line,
+    record_id and cells.
     """
     groups = ("source_file", "record_id")
-    # Only an id repeated in its file can conflict: the window comparing cells runs on those
-    # rows alone, where over every row it hashed all the cells (the widest column).
-    repeated = frame.filter(pl.col("record_id").is_not_null() & (pl.len().over(groups) > 1))
+    # Only an id repeated in its file can conflict: cells, the widest column, are read and
+    # compared for those rows alone.
+    repeated = rows.select("row_number", *groups).filter(
+        pl.col("record_id").is_not_null() & (pl.len().over(groups) > 1)).collect()
+    candidates = rows.filter(pl.col("row_number").is_in(repeated["row_number"].implode()))
     lines = pl.col("source_line").cast(pl.String).implode().over(groups).list.join(", ")
     message = pl.format("duplicate_record_id: record_id {} appears on lines {} of this file with "
                         "different content; keep one row per record", quoted("record_id"), lines)
-    conflicts = repeated.filter(pl.col("cells").n_unique().over(groups) > 1).select(
-        "row_number", message=message)
+    return candidates.select("row_number", *groups, "source_line", "cells").collect().filter(
+        pl.col("cells").n_unique().over(groups) > 1).select("row_number", message=message)
+
+
+def _flag_conflicting_ids(frame: pl.DataFrame, conflicts: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with the message of `conflicts` (conflicting_ids) added to the problems of each
+    row it names. Needs row_number and problems."""
     conflicting = pl.col("row_number").is_in(conflicts["row_number"].implode())
     row_message = pl.col("row_number").replace_strict(
         conflicts["row_number"], conflicts["message"], default=None, return_dtype=pl.String)
