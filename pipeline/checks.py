@@ -66,19 +66,34 @@ def suite_check_result(result: SuiteResult) -> dg.AssetCheckResult:
                   "data_docs": dg.MetadataValue.path(str(result.data_docs))})
 
 
+SUITES_IN_OWN_PROCESS_ABOVE = 2_000_000
+"""Above this many rows a GX suite runs in a process of its own. GX's pandas copies and the
+allocators behind them kept about 1.5 GiB per ten million rows after the suite ended, which
+the next steps' memory stacked on; a process's memory goes when it ends. Below it, in the
+build's process: starting Python and importing GX in another process would cost ~4 s."""
+
+
+def in_this_process(function: Callable[..., T], *args: Any) -> T:
+    return function(*args)
+
+
+def in_own_process(function: Callable[..., T], *args: Any) -> T:
+    """function(*args) in a new Python process (spawned, so nothing of this one is shared),
+    which ends when it returns."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                             ) as pool:
+        return pool.submit(function, *args).result()
+
+
 @dg.asset_check(asset=dg.AssetKey("parsed_rows"), blocking=True)
 def parsed_rows_expectations(folders: ArmtraceFolders,
                              parsed_rows: pl.LazyFrame) -> dg.AssetCheckResult:
     """GX suite on the parsed rows: row_number a unique key, provenance on every row."""
     docs = folders.paths.work_dir / DATA_DOCS_DIR / "parsed_rows"
-    return suite_check_result(run_suite("parsed_rows", parsed_rows, PARSED_ROWS_SUITE, docs))
-
-
-ITEMS_IN_OWN_PROCESS_ABOVE = 2_000_000
-"""Above this many items the items suite runs in a process of its own. GX's pandas copies
-and the allocators behind them keep about a gigabyte per ten million items after the suite
-ends, which the next checks' memory stacked on; a process's memory goes when it ends. Below
-it, in the build's process: starting Python and importing GX again would cost ~4 s."""
+    rows = parsed_rows.select(pl.len()).collect().item()
+    run = in_own_process if rows > SUITES_IN_OWN_PROCESS_ABOVE else in_this_process
+    return suite_check_result(run(run_suite, "parsed_rows", parsed_rows, PARSED_ROWS_SUITE,
+                                  docs))
 
 
 @dg.asset_check(asset=curated_tables, blocking=True)
@@ -89,18 +104,10 @@ def items_expectations(context: dg.AssetCheckExecutionContext, folders: Armtrace
     today = run_cut_off(context)
     with duckdb.get_connection() as con:
         items = con.sql("SELECT count(*) FROM items").fetchall()[0][0]
-        if items <= ITEMS_IN_OWN_PROCESS_ABOVE:
+        if items <= SUITES_IN_OWN_PROCESS_ABOVE:
             return suite_check_result(validate_items(con, today, docs))
     return suite_check_result(in_own_process(
         validate_items_at, duckdb.database, duckdb.connection_config, today, docs))
-
-
-def in_own_process(function: Callable[..., T], *args: Any) -> T:
-    """function(*args) in a new Python process (spawned, so nothing of this one is shared),
-    which ends when it returns."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")
-                             ) as pool:
-        return pool.submit(function, *args).result()
 
 
 ROW_ACCOUNTING_SQL = """

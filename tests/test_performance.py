@@ -4,7 +4,10 @@ windows (the benchmark itself is `make bench`, see docs/performance.md)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -13,7 +16,7 @@ import pytest
 
 from benchmarks import run as benchmark
 from benchmarks.floor import floor_query
-from benchmarks.run import END, SAMPLE_ROWS, START
+from benchmarks.run import END, SAMPLE_ROWS, START, _rss_bytes, _tree_rss_bytes
 from pipeline.cli import build_run_config, run_build
 from pipeline.paths import Paths
 from pipeline.report.charts import MAX_CHAIN_BARS, _days_to_recovery, render
@@ -96,3 +99,18 @@ def test_a_benchmark_run_replaces_only_its_table_in_the_performance_doc(
     benchmark.write_doc({"n": 1})
     benchmark.write_doc({"n": 2})
     assert doc.read_text() == f"# intro\n{START}\ntable of 2\n{END}\n## after\n"
+
+
+def test_the_benchmark_counts_the_memory_of_child_processes() -> None:
+    """A large build validates items in a child process: its memory is the build's too."""
+    megabytes = 300
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"import sys, time; b = b'x' * ({megabytes} << 20); "
+                               "print(flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE)
+    try:
+        child.stdout.readline()
+        assert _tree_rss_bytes(os.getpid()) >= _rss_bytes(os.getpid()) + (megabytes << 20)
+    finally:
+        child.kill()
+        child.wait()

@@ -220,14 +220,15 @@ def test_items_suite_in_its_own_process_finds_what_it_finds_in_this_one(
     assert failed.expectation.column == "site" and failed.unexpected_count == 1
 
 
-def test_a_build_above_the_threshold_validates_items_in_its_own_process(
+def test_a_build_above_the_threshold_runs_each_suite_in_its_own_process(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spawned = []
-    monkeypatch.setattr(checks, "ITEMS_IN_OWN_PROCESS_ABOVE", 0)
+    monkeypatch.setattr(checks, "SUITES_IN_OWN_PROCESS_ABOVE", 0)
     monkeypatch.setattr(checks, "in_own_process", lambda *call: spawned.append(call[0]) or
                         in_own_process(*call))
     raw = write_dirty_raw_folder(tmp_path / "raw")
     assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "curated"),
                  "--reports", str(tmp_path / "reports"), "--today", TODAY]) == 0
-    assert spawned == [validate_items_at]
-    assert (tmp_path / "reports" / "data-docs" / "items" / "index.html").is_file()
+    assert spawned == [run_suite, validate_items_at]
+    for suite in ("parsed_rows", "items"):
+        assert (tmp_path / "reports" / "data-docs" / suite / "index.html").is_file()
