@@ -187,13 +187,13 @@ def detect_delimiter(header_line: str, contract: Contract = ITEMS) -> str:
     return best
 
 
-def _split_with_polars(text: str, delimiter: str) -> tuple[pl.DataFrame, pl.Series]:
+def _split_with_polars(utf8: bytes, delimiter: str) -> tuple[pl.DataFrame, pl.Series]:
     table = pl.read_csv(
-        io.BytesIO(text.encode("utf-8")), separator=delimiter, has_header=False,
-        infer_schema=False, quote_char='"',
+        io.BytesIO(utf8), separator=delimiter, has_header=False, infer_schema=False,
+        quote_char='"',
     )
     # A quoted cell may span lines; count them so every row keeps its true line number.
-    newlines = pl.sum_horizontal(pl.all().str.count_matches("\n").fill_null(0))
+    newlines = pl.sum_horizontal(pl.all().str.count_matches("\n", literal=True).fill_null(0))
     lines = table.select(
         (pl.int_range(1, pl.len() + 1) + newlines.cum_sum().shift(1, fill_value=0)).alias("line")
     ).to_series()
@@ -230,12 +230,21 @@ def _split_with_csv(text: str, delimiter: str) -> tuple[pl.DataFrame, pl.Series,
 
 
 def read_delimited(path: Path, contract: Contract = ITEMS) -> FileOutcome:
-    text, encoding = decode(path.read_bytes())
-    first_line = text.split("\n", 1)[0].rstrip("\r")
+    data = path.read_bytes()
+    text, encoding = decode(data)
+    line_end = text.find("\n")  # not split: that would copy the rest of the file
+    first_line = (text if line_end < 0 else text[:line_end]).rstrip("\r")
     delimiter = detect_delimiter(first_line, contract)
+    # polars reads UTF-8: the file's own bytes when they are UTF-8, else the decoded text's
+    if encoding == "utf-8":
+        utf8 = data
+    elif encoding == "utf-8-sig":
+        utf8 = data[len(UTF8_BOM):]
+    else:
+        utf8 = text.encode()
     problems: list[str | None] | None = None
     try:
-        table, lines = _split_with_polars(text, delimiter)
+        table, lines = _split_with_polars(utf8, delimiter)
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
         # polars refuses ragged or badly quoted files; the csv module says which line is wrong
         table, lines, problems = _split_with_csv(text, delimiter)
@@ -371,9 +380,10 @@ def _rows_from_table(
         .slice(1)
     )
     body = _quarantine_oversized_cells(body, headers)
-    blank = pl.all_horizontal(pl.col(headers).is_null())
-    blank_rows = body.filter(blank).height
-    body = body.filter(~blank)
+    blank = body.select(pl.all_horizontal(pl.col(headers).is_null())).to_series()
+    blank_rows = int(blank.sum())
+    if blank_rows:
+        body = body.filter(~blank)
 
     mapped: dict[str, str] = {}
     for header in headers:
