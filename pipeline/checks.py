@@ -68,7 +68,7 @@ def suite_check_result(result: SuiteResult) -> dg.AssetCheckResult:
 
 SUITES_IN_OWN_PROCESS_ABOVE = 2_000_000
 """Above this many rows a GX suite runs in a process of its own. GX's pandas copies and the
-allocators behind them kept about 1.5 GiB per ten million rows after the suite ended, which
+allocators behind them kept 1.3 to 1.9 GiB at ten million rows after the suite ended, which
 the next steps' memory stacked on; a process's memory goes when it ends. Below it, in the
 build's process: starting Python and importing GX in another process would cost ~4 s."""
 

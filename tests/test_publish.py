@@ -243,3 +243,13 @@ def test_every_column_of_the_tables_duckdb_fills_has_a_sql_source() -> None:
         assert all(c.sql_expr().endswith(f' AS "{c.name}"') for c in table.columns)
     with pytest.raises(ValueError, match="give it as `sql`"):
         Column("day", "A day.", pl.col("stamp").dt.date()).sql_expr()
+
+
+def test_resolved_tables_are_stored_in_row_order(dirty_build: Path) -> None:
+    """items, record_versions and quarantine read back in row_number order without ORDER BY:
+    the items suite reads items in stored order and places its examples by it."""
+    with duckdb.connect(str(dirty_build / "armtrace.duckdb"), read_only=True) as con:
+        for table in ("items", "record_versions", "quarantine"):
+            stored = [n for (n,) in con.sql(f"SELECT row_number FROM {table}").fetchall()]
+            assert stored == sorted(stored), table
+            assert len(stored) > 1 or table == "record_versions", table
