@@ -244,7 +244,8 @@ def table(results: dict) -> str:
 
     row("build wall time, s (process start to exit)", [f"{e['build_seconds']:.1f}" for e in scales])
     row("build peak memory, GiB", [f"{e['build_peak_bytes'] / GIB:.2f}" for e in scales])
-    row("step that set the peak (build and its children)", [f"`{e.get('peak_step', '?')}`" for e in scales])
+    row("step that set the peak (build process only)",
+        [f"`{e.get('peak_step', '?')}`" for e in scales])
     row("build µs per row", [f"{e['microseconds_per_row']:.1f}" for e in scales])
     if at_1m:
         row("build time per row / that at 1M", [

@@ -47,8 +47,9 @@ class _ProgressHandler(logging.Handler):
         self.started: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
         self.peak_bytes: dict[str, int] = {}
-        """The build's peak resident memory when each step ended: the step where it jumps
-        is the one that set the build's peak (peak_bytes_now)."""
+        """This process's peak resident memory when each step ended: the step where it jumps
+        is the one that set its peak. A GX suite run in a child process (a large build) is
+        not in it; `make bench` measures the build with its children."""
 
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "dagster_meta", {}).get("dagster_event")
@@ -60,23 +61,10 @@ class _ProgressHandler(logging.Handler):
         elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
             seconds = time.perf_counter() - self.started.get(step, time.perf_counter())
             self.seconds[step] = round(seconds, 3)
-            self.peak_bytes[step] = max([peak_bytes_now(), *self.peak_bytes.values()])
+            self.peak_bytes[step] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
             status = "ok" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
             label = STAGE_OF_STEP.get(step, "check")
             print(f"  {label:<8} {step:<45} {status:>6} {seconds:6.2f}s", file=sys.stderr)
-
-
-def peak_bytes_now() -> int:
-    """This process's peak resident memory, or, when higher, what it holds now plus the peak
-    of the largest child process it has waited for: a large build runs the GX suites in a
-    child while it waits, holding what it holds at the end of that step."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    try:
-        holding = int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize()
-    except OSError:  # no /proc (not Linux): the process's own peak
-        return own
-    return max(own, holding + child if child else 0)
 
 
 def progress_logger(handler: _ProgressHandler) -> dg.LoggerDefinition:

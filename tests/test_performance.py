@@ -17,7 +17,7 @@ import pytest
 from benchmarks import run as benchmark
 from benchmarks.floor import floor_query
 from benchmarks.run import END, SAMPLE_ROWS, START, _rss_bytes, _tree_rss_bytes
-from pipeline.cli import build_run_config, peak_bytes_now, run_build
+from pipeline.cli import build_run_config, run_build
 from pipeline.paths import Paths
 from pipeline.report.charts import MAX_CHAIN_BARS, _days_to_recovery, render
 from pipeline.stages.resolve import _supersede_old_versions
@@ -115,10 +115,3 @@ def test_the_benchmark_counts_the_memory_of_child_processes() -> None:
         child.kill()
         child.wait()
 
-
-def test_a_builds_peak_counts_the_child_it_waited_for() -> None:
-    """build-timings.json's peaks: a suite run in a child counts on top of what the build
-    holds while it waits."""
-    megabytes = 300
-    subprocess.run([sys.executable, "-c", f"b = b'x' * ({megabytes} << 20)"], check=True)
-    assert peak_bytes_now() >= _rss_bytes(os.getpid()) + (megabytes << 20)
