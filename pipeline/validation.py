@@ -278,8 +278,8 @@ def run_suite(name: str, frame: pl.LazyFrame | pl.DataFrame, suite: list[Expecta
 
 def _forget_batches(datasource: Any) -> None:
     """Drop the pandas frames GX keeps after a run: its execution engine caches every batch
-    it loaded until the context goes, which held each column's copy (4 GiB of them at ten
-    million items) where one at a time suffices."""
+    it loaded until the context goes, which kept every column's copy until the suite ended
+    where one at a time suffices."""
     manager = datasource.get_execution_engine().batch_manager
     manager.reset_batch_cache()
     manager.batch_data_cache.clear()

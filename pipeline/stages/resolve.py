@@ -50,8 +50,9 @@ def resolve_decisions(normalised: pl.LazyFrame) -> pl.DataFrame:
     merged, superseded or kept over another. A first streamed pass hashes each rule's keys on
     every row and keeps the rows whose hash another such row shares (every row that may share
     its keys, and perhaps a few more); the rules then run on those rows alone (_decide), and
-    every other row is an item or quarantined. At ten million rows the rules' dozen columns
-    for every row took 5 GiB; one hash per rule takes a tenth of that.
+    every other row is an item or quarantined. At ten million rows, holding the rules' dozen
+    columns for every row took the stage to 4.2 GiB; with the hashes it takes 2.9 GiB, and the
+    rules run on about 4% of the rows.
     """
     rows = _in_one_chunk(normalised.select(
         "row_number", calibre_key=CALIBRE_KEY,
