@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -17,14 +18,19 @@ import pytest
 from pipeline.cli import EXIT_BUSY, main
 from pipeline.fingerprint import MANIFEST_FILE
 from pipeline.paths import Paths
+from pipeline.reference import Reference
+from pipeline.stages.clean import normalise_rows
+from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.publish import (
     RESOLVED_TABLES,
     _resolved_rows,
+    _write_items,
     finish_interrupted_publish,
     stage_database,
 )
+from pipeline.stages.read import read_dataset
 from pipeline.tables import DEDUP_DECISIONS, Column
-from tests.conftest import TODAY, write_dirty_raw_folder
+from tests.conftest import TODAY, write_dirty_raw_folder, write_log
 
 EXTRA_LOG = ("id,date,country,site,category,qty\n"
              "N-1,2016-02-01,Iraq,Baiji,cartridge,7\n")
@@ -253,3 +259,25 @@ def test_resolved_tables_are_stored_in_row_order(dirty_build: Path) -> None:
             stored = [n for (n,) in con.sql(f"SELECT row_number FROM {table}").fetchall()]
             assert stored == sorted(stored), table
             assert len(stored) > 1 or table == "record_versions", table
+
+
+@pytest.mark.parametrize("dispositions", [
+    ["item", "item", "item"],  # nothing to leave out: no bit set at all
+    ["item", "merged", "item"],
+    ["quarantined", "superseded", "merged"],  # no items
+    ["merged", "item", "quarantined"],
+])
+def test_items_are_the_rows_decided_item_in_row_order(
+        tmp_path: Path, reference: Reference, dispositions: list[str]) -> None:
+    write_log(tmp_path / "raw" / "items" / "log.csv", [
+        {"record_id": f"R-{n}", "documented_on": "2016-11-03", "documented_in": "Iraq",
+         "site": "Mosul", "category": "cartridge"} for n in range(3)])
+    parsed, _ = read_dataset(tmp_path / "raw", discover_raw_files(tmp_path / "raw"))
+    normalised, decisions = tmp_path / "normalised.parquet", tmp_path / "decisions.parquet"
+    normalise_rows(parsed, reference, dt.date.fromisoformat(TODAY)).write_parquet(normalised)
+    pl.DataFrame({"row_number": parsed["row_number"], "disposition": dispositions}
+                 ).write_parquet(decisions)
+    with duckdb.connect() as con:
+        _write_items(con, normalised, decisions)
+        stored = con.sql("SELECT record_id FROM items").fetchall()
+    assert stored == [(f"R-{n}",) for n, d in enumerate(dispositions) if d == "item"]

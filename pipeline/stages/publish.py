@@ -48,8 +48,11 @@ def write_resolved_tables(con: duckdb.DuckDBPyConnection, normalised: Path,
     """
     rows = _resolved_rows(normalised, decisions)
     for table, disposition in RESOLVED_TABLES:
+        if table is ITEMS:
+            continue
         con.execute(f"CREATE OR REPLACE TABLE {table.name} AS SELECT {table.sql_select()} "
                     f"FROM {rows} WHERE disposition = {_sql_string(disposition)}")
+    _write_items(con, normalised, decisions)
     con.execute(f"""
         CREATE OR REPLACE TABLE {DEDUP_DECISIONS.name} AS
         WITH kept AS (SELECT row_number AS resolved_to_row, record_id AS kept_record_id,
@@ -61,6 +64,25 @@ def write_resolved_tables(con: duckdb.DuckDBPyConnection, normalised: Path,
         ORDER BY dropped_row""")
     for table in (*(t for t, _ in RESOLVED_TABLES), DEDUP_DECISIONS):
         comment_table(con, table.name, table.comment, {c.name: c.comment for c in table.columns})
+
+
+def _write_items(con: duckdb.DuckDBPyConnection, normalised: Path, decisions: Path) -> None:
+    """items: the normalised rows whose decision is `item`, by one filtered scan of their
+    Parquet files. The positional join the other tables use runs on one thread (26 s of
+    items at ten million rows) and a join on row_number loses the row order; a filter keeps
+    both the order and the scan's parallelism (17 s). The rows that are not items are a few
+    percent, so their row numbers go into one bitstring, bit i for row i, and each row looks
+    up its bit. row_number fits an INTEGER: up to two billion rows."""
+    decided = _parquet(decisions)
+    (last_row,), = con.sql(f"SELECT coalesce(max(row_number), 0) FROM {decided}").fetchall()
+    con.execute(f"""
+        SET VARIABLE not_items = (SELECT bitstring_agg(row_number, 0, {int(last_row)})
+                                  FROM {decided} WHERE disposition <> 'item')""")
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {ITEMS.name} AS SELECT {ITEMS.sql_select()}
+        FROM {_parquet(normalised)}
+        WHERE coalesce(get_bit(getvariable('not_items'), row_number::INTEGER), 0) = 0""")
+    con.execute("RESET VARIABLE not_items")
 
 
 def _resolved_rows(normalised: Path, decisions: Path) -> str:
