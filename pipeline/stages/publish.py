@@ -46,13 +46,12 @@ def write_resolved_tables(con: duckdb.DuckDBPyConnection, normalised: Path,
     Needs `normalised` with the columns the tables' columns come from, and `decisions` with
     row_number, disposition and resolved_to_row, one row per normalised row in the same order.
     """
+    _write_items(con, normalised, decisions)
     rows = _resolved_rows(normalised, decisions)
     for table, disposition in RESOLVED_TABLES:
-        if table is ITEMS:
-            continue
-        con.execute(f"CREATE OR REPLACE TABLE {table.name} AS SELECT {table.sql_select()} "
-                    f"FROM {rows} WHERE disposition = {_sql_string(disposition)}")
-    _write_items(con, normalised, decisions)
+        if table is not ITEMS:  # written above
+            con.execute(f"CREATE OR REPLACE TABLE {table.name} AS SELECT {table.sql_select()} "
+                        f"FROM {rows} WHERE disposition = {_sql_string(disposition)}")
     con.execute(f"""
         CREATE OR REPLACE TABLE {DEDUP_DECISIONS.name} AS
         WITH kept AS (SELECT row_number AS resolved_to_row, record_id AS kept_record_id,
