@@ -1,4 +1,4 @@
-"""A stage's rows written file by file: one Parquet part per input file, in row order.
+"""A stage's rows written file by file: Parquet parts in row order, one per file or slice.
 
 A stage that works file by file (read, corrections, clean) writes each file's rows as soon
 as they are ready, so only one file's rows are ever in memory (corrections and clean: a slice
