@@ -199,6 +199,22 @@ def test_a_table_level_expectation_sees_every_row() -> None:
     assert not run_suite("table", frame.head(2), suite).passed
 
 
+def test_gx_does_not_hash_the_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch fingerprint cost more than the expectations on a column of ten million
+    strings (validation._no_batch_fingerprints); this fails if GX computes it again."""
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    def fingerprint(frame: object) -> str:
+        raise AssertionError("GX fingerprinted a batch")
+
+    monkeypatch.setattr(pandas_execution_engine, "hash_pandas_dataframe", fingerprint)
+    monkeypatch.setattr(pandas_execution_engine, "HASH_THRESHOLD", 1e9)  # GX's own value
+    frame = pl.DataFrame({"record_id": ["a", "b"], "source_file": ["f"] * 2,
+                          "source_line": [2, 3]})
+    suite = [Expectation("ExpectColumnValuesToBeUnique", {"column": "record_id"}, "")]
+    assert run_suite("ids", frame, suite).passed
+
+
 def test_items_suite_in_its_own_process_finds_what_it_finds_in_this_one(
         dirty_build: Path, tmp_path: Path) -> None:
     """Large builds validate items in a process of their own (checks.in_own_process): the
