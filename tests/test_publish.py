@@ -23,10 +23,9 @@ from pipeline.stages.clean import normalise_rows
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.publish import (
     RESOLVED_TABLES,
-    _resolved_rows,
-    _write_items,
     finish_interrupted_publish,
     stage_database,
+    write_resolved_tables,
 )
 from pipeline.stages.read import read_dataset
 from pipeline.tables import DEDUP_DECISIONS, Column
@@ -234,16 +233,6 @@ def test_reports_swap_replaces_the_folder_and_clears_leftovers(tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]
 
 
-def test_resolved_tables_refuse_decisions_out_of_step_with_the_rows(tmp_path: Path) -> None:
-    """The positional join pairs rows by place: if the decisions were ever in another order
-    than the normalised rows, the tables are not written with the wrong rows paired up."""
-    normalised, decisions = tmp_path / "normalised.parquet", tmp_path / "decisions.parquet"
-    pl.DataFrame({"row_number": [0, 1], "record_id": ["A", "B"]}).write_parquet(normalised)
-    pl.DataFrame({"row_number": [1, 0], "disposition": ["item", "item"]}).write_parquet(decisions)
-    with pytest.raises(duckdb.InvalidInputException, match="not in the same order"):
-        duckdb.sql(f"SELECT * FROM {_resolved_rows(normalised, decisions)}").fetchall()
-
-
 def test_every_column_of_the_tables_duckdb_fills_has_a_sql_source() -> None:
     for table in (*(t for t, _ in RESOLVED_TABLES), DEDUP_DECISIONS):
         assert all(c.sql_expr().endswith(f' AS "{c.name}"') for c in table.columns)
@@ -261,23 +250,64 @@ def test_resolved_tables_are_stored_in_row_order(dirty_build: Path) -> None:
             assert len(stored) > 1 or table == "record_versions", table
 
 
+def write_decided_rows(folder: Path, reference: Reference, dispositions: list[str],
+                       decision_order: list[int] | None = None) -> tuple[Path, Path]:
+    """A log of one row per disposition, normalised, and decisions giving each row its
+    disposition (a merge or supersession points at row 0): the two Parquet files
+    write_resolved_tables reads. decision_order: the order of the decision rows."""
+    write_log(folder / "raw" / "items" / "log.csv", [
+        {"record_id": f"R-{n}", "documented_on": "2016-11-03", "documented_in": "Iraq",
+         "site": "Mosul", "category": "cartridge"} for n in range(len(dispositions))])
+    parsed, _ = read_dataset(folder / "raw", discover_raw_files(folder / "raw"))
+    normalised, decisions = folder / "normalised.parquet", folder / "decisions.parquet"
+    normalise_rows(parsed, reference, dt.date.fromisoformat(TODAY)).write_parquet(normalised)
+    decided = pl.DataFrame({
+        "row_number": parsed["row_number"], "disposition": dispositions,
+        "rule": [d if d in ("merged", "superseded") else None for d in dispositions],
+        "resolved_to_row": [0 if d in ("merged", "superseded") else None for d in dispositions],
+    }, schema_overrides={"resolved_to_row": pl.Int64})
+    order = decision_order or list(range(len(dispositions)))
+    decided[order].write_parquet(decisions)
+    return normalised, decisions
+
+
+RESOLVED_ROWS_SQL = {"items": "SELECT record_id FROM items",
+                     "superseded": "SELECT record_id FROM record_versions",
+                     "quarantined": "SELECT record_id FROM quarantine",
+                     "merged": "SELECT dropped_record_id, kept_record_id, kept_line, rule "
+                               "FROM dedup_decisions"}
+
+
 @pytest.mark.parametrize("dispositions", [
     ["item", "item", "item"],  # nothing to leave out: no bit set at all
     ["item", "merged", "item"],
     ["quarantined", "superseded", "merged"],  # no items
     ["merged", "item", "quarantined"],
+    ["item", "superseded", "merged", "quarantined", "merged", "superseded", "item"],
 ])
-def test_items_are_the_rows_decided_item_in_row_order(
+def test_each_resolved_table_holds_the_rows_of_its_disposition_in_row_order(
         tmp_path: Path, reference: Reference, dispositions: list[str]) -> None:
-    write_log(tmp_path / "raw" / "items" / "log.csv", [
-        {"record_id": f"R-{n}", "documented_on": "2016-11-03", "documented_in": "Iraq",
-         "site": "Mosul", "category": "cartridge"} for n in range(3)])
-    parsed, _ = read_dataset(tmp_path / "raw", discover_raw_files(tmp_path / "raw"))
-    normalised, decisions = tmp_path / "normalised.parquet", tmp_path / "decisions.parquet"
-    normalise_rows(parsed, reference, dt.date.fromisoformat(TODAY)).write_parquet(normalised)
-    pl.DataFrame({"row_number": parsed["row_number"], "disposition": dispositions}
-                 ).write_parquet(decisions)
+    normalised, decisions = write_decided_rows(tmp_path, reference, dispositions)
     with duckdb.connect() as con:
-        _write_items(con, normalised, decisions)
-        stored = con.sql("SELECT record_id FROM items").fetchall()
-    assert stored == [(f"R-{n}",) for n, d in enumerate(dispositions) if d == "item"]
+        write_resolved_tables(con, normalised, decisions)
+        stored = {d: con.sql(sql).fetchall() for d, sql in RESOLVED_ROWS_SQL.items()}
+    chosen = {d: [n for n, each in enumerate(dispositions) if each == d]
+              for d in ("item", "superseded", "quarantined", "merged")}
+    assert stored["items"] == [(f"R-{n}",) for n in chosen["item"]]
+    assert stored["superseded"] == [(f"R-{n}",) for n in chosen["superseded"]]
+    assert stored["quarantined"] == [(f"R-{n}",) for n in chosen["quarantined"]]
+    # the kept row is row 0, line 2 of the log
+    assert stored["merged"] == [(f"R-{n}", "R-0", 2, "merged") for n in chosen["merged"]]
+
+
+def test_resolved_tables_pair_rows_with_decisions_by_row_number(
+        tmp_path: Path, reference: Reference) -> None:
+    """Decisions stored in another order than the rows still decide their own rows."""
+    dispositions = ["item", "quarantined", "item", "superseded"]
+    normalised, decisions = write_decided_rows(tmp_path, reference, dispositions,
+                                               decision_order=[3, 1, 2, 0])
+    with duckdb.connect() as con:
+        write_resolved_tables(con, normalised, decisions)
+        assert con.sql(RESOLVED_ROWS_SQL["items"]).fetchall() == [("R-0",), ("R-2",)]
+        assert con.sql(RESOLVED_ROWS_SQL["quarantined"]).fetchall() == [("R-1",)]
+        assert con.sql(RESOLVED_ROWS_SQL["superseded"]).fetchall() == [("R-3",)]

@@ -43,57 +43,67 @@ def write_resolved_tables(con: duckdb.DuckDBPyConnection, normalised: Path,
     DuckDB straight from the Parquet files of the clean and resolve stages: it streams them,
     where polars frames of the resolved rows and of each table held every row at once.
 
+    Each table is one filtered, parallel scan of the normalised parts that keeps the rows of
+    one disposition (_marked_rows), in row order. A positional join of the two files ran on
+    one thread (items alone took 26 s at ten million rows), and a join on row_number would
+    lose the row order (sorting it back cost what the join saved).
+
     Needs `normalised` with the columns the tables' columns come from, and `decisions` with
-    row_number, disposition and resolved_to_row, one row per normalised row in the same order.
+    row_number, disposition and resolved_to_row (and rule), one row per normalised row.
     """
-    _write_items(con, normalised, decisions)
-    rows = _resolved_rows(normalised, decisions)
+    rows, decided = _parquet(normalised), _parquet(decisions)
+    (last_row,), = con.sql(f"SELECT coalesce(max(row_number), 0) FROM {decided}").fetchall()
+
+    def mark(row_numbers: str) -> None:
+        _mark_rows(con, row_numbers, int(last_row))
+
+    mark(f"SELECT row_number FROM {decided} WHERE disposition <> 'item'")
+    con.execute(f"CREATE OR REPLACE TABLE {ITEMS.name} AS SELECT {ITEMS.sql_select()} "
+                f"FROM {rows} WHERE NOT {MARKED}")
     for table, disposition in RESOLVED_TABLES:
         if table is not ITEMS:  # written above
+            mark(f"SELECT row_number FROM {decided} WHERE disposition = "
+                 f"{_sql_string(disposition)}")
             con.execute(f"CREATE OR REPLACE TABLE {table.name} AS SELECT {table.sql_select()} "
-                        f"FROM {rows} WHERE disposition = {_sql_string(disposition)}")
+                        f"FROM {_marked_rows(rows, decided, disposition)} ORDER BY row_number")
+    mark(f"SELECT resolved_to_row FROM {decided} WHERE disposition = 'merged'")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE kept AS SELECT row_number AS resolved_to_row, "
+                f"record_id AS kept_record_id, source_file AS kept_file, "
+                f"source_line AS kept_line FROM {rows} WHERE {MARKED}")
+    mark(f"SELECT row_number FROM {decided} WHERE disposition = 'merged'")
     con.execute(f"""
         CREATE OR REPLACE TABLE {DEDUP_DECISIONS.name} AS
-        WITH kept AS (SELECT row_number AS resolved_to_row, record_id AS kept_record_id,
-                             source_file AS kept_file, source_line AS kept_line
-                      FROM {_parquet(normalised)})
         SELECT {DEDUP_DECISIONS.sql_select()}
-        FROM {rows} LEFT JOIN kept USING (resolved_to_row)
-        WHERE disposition = 'merged'
+        FROM {_marked_rows(rows, decided, 'merged')} LEFT JOIN kept USING (resolved_to_row)
         ORDER BY dropped_row""")
+    con.execute("DROP TABLE kept")
+    con.execute(f"RESET VARIABLE {MARKS}")
     for table in (*(t for t, _ in RESOLVED_TABLES), DEDUP_DECISIONS):
         comment_table(con, table.name, table.comment, {c.name: c.comment for c in table.columns})
 
 
-def _write_items(con: duckdb.DuckDBPyConnection, normalised: Path, decisions: Path) -> None:
-    """items: the normalised rows whose decision is `item`, by one filtered scan of their
-    Parquet files. The positional join the other tables use runs on one thread (26 s of
-    items at ten million rows) and a join on row_number loses the row order; a filter keeps
-    both the order and the scan's parallelism (17 s). The rows that are not items are a few
-    percent, so their row numbers go into one bitstring, bit i for row i, and each row looks
-    up its bit. row_number fits an INTEGER: up to two billion rows."""
-    decided = _parquet(decisions)
-    (last_row,), = con.sql(f"SELECT coalesce(max(row_number), 0) FROM {decided}").fetchall()
-    con.execute(f"""
-        SET VARIABLE not_items = (SELECT bitstring_agg(row_number, 0, {int(last_row)})
-                                  FROM {decided} WHERE disposition <> 'item')""")
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {ITEMS.name} AS SELECT {ITEMS.sql_select()}
-        FROM {_parquet(normalised)}
-        WHERE coalesce(get_bit(getvariable('not_items'), row_number::INTEGER), 0) = 0""")
-    con.execute("RESET VARIABLE not_items")
+MARKS = "marked_rows"
+"""The DuckDB variable holding the row numbers _mark_rows marked, as a bitstring."""
+MARKED = f"coalesce(get_bit(getvariable('{MARKS}'), row_number::INTEGER), 0) = 1"
+"""A filter true on the rows _mark_rows marked. row_number fits an INTEGER: two billion rows."""
 
 
-def _resolved_rows(normalised: Path, decisions: Path) -> str:
-    """The normalised rows with their decisions, as a SQL relation. The files hold the same
-    rows in the same order, so a positional join pairs them, streaming, without a hash table
-    of either side; a mismatch fails the statement rather than pairing the wrong rows."""
+def _mark_rows(con: duckdb.DuckDBPyConnection, row_numbers: str, last_row: int) -> None:
+    """Mark the rows whose row_number the query `row_numbers` returns, for the filter MARKED:
+    bit i of one bitstring for row i. The scan's reader tests the bit before it decodes the
+    other columns, so a table of a few percent of the rows costs a few percent of a scan."""
+    con.execute(f"SET VARIABLE {MARKS} = (SELECT bitstring_agg(row_number, 0, {last_row}) "
+                f"FROM ({row_numbers}) AS marked (row_number))")
+
+
+def _marked_rows(rows: str, decided: str, disposition: str) -> str:
+    """The marked rows of `rows` with their decisions, which must be `disposition`, as a SQL
+    relation."""
     return f"""(
-        SELECT rows.*, decided.* EXCLUDE (row_number)
-        FROM {_parquet(normalised)} AS rows
-        POSITIONAL JOIN {_parquet(decisions)} AS decided
-        WHERE rows.row_number IS NOT DISTINCT FROM decided.row_number
-              OR error('normalised and resolved rows are not in the same order'))"""
+        SELECT marked.*, decision.* EXCLUDE (row_number)
+        FROM (SELECT * FROM {rows} WHERE {MARKED}) AS marked
+        JOIN (SELECT * FROM {decided} WHERE disposition = {_sql_string(disposition)})
+             AS decision USING (row_number))"""
 
 
 def _parquet(path: Path) -> str:
