@@ -8,8 +8,9 @@ moves into place (no copy) and later stages scan as one frame.
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,3 +69,39 @@ def by_file(rows: pl.LazyFrame, folder: Path,
     return write_parts(folder, step(rows.head(0).collect()).schema,
                        (step(part) for file_rows in each_file(rows)
                         for part in in_slices(file_rows, rows_per_part)))
+
+
+def carry_over(source: Path, rows: pl.LazyFrame, folder: Path,
+               changed_files: Collection[str], rows_per_part: int = ROWS_PER_PART) -> Parts:
+    """`rows`, the rows of the parts in `source` changed only in the files named in
+    `changed_files`, as parts in `folder`. A part of `source` that holds none of those files
+    is linked into `folder` as it is (a hard link: no copy), where writing every row again
+    took 9 s at ten million rows when a correction touched one file. The parts with a changed
+    file are written anew from `rows`, in slices (in_slices). Needs `source_file`."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    _link(source / EMPTY_PART, folder / EMPTY_PART)
+    schema = pl.read_parquet_schema(source / EMPTY_PART)
+    number = 0
+    for part in sorted(source.glob(PART_FILES)):
+        if part.name == EMPTY_PART:
+            continue
+        files = pl.scan_parquet(part).select(pl.col("source_file").unique()).collect()
+        if not set(files["source_file"]) & set(changed_files):
+            number += 1
+            _link(part, folder / f"{number:05d}.parquet")
+            continue
+        for rows_of_part in in_slices(rows.filter(pl.col("source_file").is_in(
+                files["source_file"].implode())), rows_per_part):
+            number += 1
+            rows_of_part.cast(schema).write_parquet(folder / f"{number:05d}.parquet")
+    return Parts(folder)
+
+
+def _link(existing: Path, new: Path) -> None:
+    """`new` as a second name of `existing` (parts are never written to once made), or a copy
+    where the file system has no hard links."""
+    try:
+        os.link(existing, new)
+    except OSError:
+        shutil.copyfile(existing, new)
