@@ -229,25 +229,30 @@ def _split_with_csv(text: str, delimiter: str) -> tuple[pl.DataFrame, pl.Series,
     return table, pl.Series("line", lines), problems
 
 
-def read_delimited(path: Path, contract: Contract = ITEMS) -> FileOutcome:
-    data = path.read_bytes()
+def utf8_of(data: bytes) -> tuple[bytes, str]:
+    """The file's text as UTF-8 bytes, which polars reads, and its encoding (decode): the
+    file's own bytes when they are UTF-8. The decoded text is not kept: as a Python string it
+    took up to four bytes a character, more than the file and polars' table together."""
     text, encoding = decode(data)
-    line_end = text.find("\n")  # not split: that would copy the rest of the file
-    first_line = (text if line_end < 0 else text[:line_end]).rstrip("\r")
-    delimiter = detect_delimiter(first_line, contract)
-    # polars reads UTF-8: the file's own bytes when they are UTF-8, else the decoded text's
     if encoding == "utf-8":
-        utf8 = data
-    elif encoding == "utf-8-sig":
-        utf8 = data[len(UTF8_BOM):]
-    else:
-        utf8 = text.encode()
+        return data, encoding
+    if encoding == "utf-8-sig":
+        return data[len(UTF8_BOM):], encoding
+    return text.encode(), encoding
+
+
+def read_delimited(path: Path, contract: Contract = ITEMS) -> FileOutcome:
+    utf8, encoding = utf8_of(path.read_bytes())
+    line_end = utf8.find(b"\n")
+    first_line = (utf8 if line_end < 0 else utf8[:line_end]).decode().rstrip("\r")
+    delimiter = detect_delimiter(first_line, contract)
     problems: list[str | None] | None = None
     try:
         table, lines = _split_with_polars(utf8, delimiter)
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
         # polars refuses ragged or badly quoted files; the csv module says which line is wrong
-        table, lines, problems = _split_with_csv(text, delimiter)
+        table, lines, problems = _split_with_csv(utf8.decode(), delimiter)
+    del utf8  # the table holds every cell now
     outcome = _rows_from_table(table, lines, problems, contract)
     outcome.encoding, outcome.delimiter = encoding, delimiter
     return outcome
