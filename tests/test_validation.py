@@ -4,6 +4,7 @@ publishing and is named with examples, a broken expectation is a programming err
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -246,5 +247,27 @@ def test_a_build_above_the_threshold_runs_each_suite_in_its_own_process(
     assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "curated"),
                  "--reports", str(tmp_path / "reports"), "--today", TODAY]) == 0
     assert spawned == [run_suite, validate_items_at]
+    assert checks._spare is None  # the items suite ran in the spare process, which has ended
     for suite in ("parsed_rows", "items"):
         assert (tmp_path / "reports" / "data-docs" / suite / "index.html").is_file()
+
+
+def test_the_spare_process_runs_the_next_suite_only() -> None:
+    """start_spare_process starts the process the next in_own_process call runs in; the call
+    after that starts one of its own."""
+    checks.start_spare_process()
+    assert checks._spare is not None
+    spare_pids = set(checks._spare._processes)  # started at once, to import GX while it waits
+    ran_in = in_own_process(os.getpid)
+    assert spare_pids == {ran_in}
+    assert checks._spare is None
+    assert in_own_process(os.getpid) not in (ran_in, os.getpid())
+
+
+def test_a_spare_process_no_suite_needs_is_stopped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    checks.start_spare_process()
+    raw = write_dirty_raw_folder(tmp_path / "raw")  # a small build: items validated in process
+    assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "curated"),
+                 "--reports", str(tmp_path / "reports"), "--today", TODAY]) == 0
+    assert checks._spare is None
