@@ -20,7 +20,14 @@ from typing import Any
 import polars as pl
 
 from pipeline.columns import REQUIRED_NAMES
-from pipeline.parts import ROWS_PER_PART, Parts, each_file, in_slices, write_parts
+from pipeline.parts import (
+    ROWS_PER_PART,
+    Parts,
+    each_file,
+    in_slices,
+    two_at_a_time,
+    write_parts,
+)
 from pipeline.reference import CYRILLIC_LOOKALIKES, Reference, designation_key
 
 EARLIEST_YEAR = 1850
@@ -138,14 +145,17 @@ def normalise_files(parsed: pl.LazyFrame, reference: Reference, today: dt.date,
     normalise_rows needs; rows of one file must be contiguous in row_number order, as the read
     stage numbers them.
     """
-    def normalised_slices() -> Iterator[pl.DataFrame]:
+    def slices_with_conflicts() -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
         for file_rows in each_file(parsed):
             conflicts = conflicting_ids(file_rows)
             for rows in in_slices(file_rows, rows_per_part):
-                yield normalise_rows(rows, reference, today, conflicts)
+                yield rows, conflicts
+
+    def normalise(task: tuple[pl.DataFrame, pl.DataFrame]) -> pl.DataFrame:
+        return normalise_rows(task[0], reference, today, task[1])
 
     schema = normalise_rows(parsed.head(0).collect(), reference, today).schema
-    return write_parts(parts_dir, schema, normalised_slices())
+    return write_parts(parts_dir, schema, two_at_a_time(normalise, slices_with_conflicts()))
 
 
 def reason_codes() -> pl.Expr:
