@@ -51,8 +51,8 @@ SELECT 'period', period, true FROM periods;
 CREATE OR REPLACE TEMP TABLE figure_shares AS
 WITH observed AS (
     SELECT dimension, item_kind, documented_in, value, known,
-           sum(amount)::BIGINT AS count, sum(amount * amount)::BIGINT AS squares,
-           count(*) AS records
+           sum(amount)::BIGINT AS count, sum(squares)::BIGINT AS squares,
+           sum(records)::BIGINT AS records
     FROM figure_facts
     GROUP BY ALL
 ),
