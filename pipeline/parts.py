@@ -49,8 +49,16 @@ def write_parts(folder: Path, schema: Mapping[str, pl.DataType],
     folder.mkdir(parents=True)
     pl.DataFrame(schema=schema).write_parquet(folder / EMPTY_PART)
     for number, frame in enumerate(frames, start=1):
-        frame.cast(dict(schema)).write_parquet(folder / f"{number:05d}.parquet")
+        write_part(frame.cast(dict(schema)), folder / f"{number:05d}.parquet")
     return Parts(folder)
+
+
+def write_part(frame: pl.DataFrame, path: Path) -> None:
+    """`frame` as one Parquet file of one row group. polars splits a frame into row groups of
+    about half its rows; DuckDB then fills the curated tables a row group at a time, in
+    batches of a partial DuckDB row group each, and merged those at the next checkpoint: 8 s
+    of the curated tables at ten million rows (28.7 -> 20.5 s with one row group a part)."""
+    frame.write_parquet(path, row_group_size=max(frame.height, 1))
 
 
 def each_file(rows: pl.LazyFrame) -> Iterator[pl.LazyFrame]:
@@ -115,7 +123,7 @@ def carry_over(source: Path, rows: pl.LazyFrame, folder: Path,
         for rows_of_part in in_slices(rows.filter(pl.col("source_file").is_in(
                 files["source_file"].implode())), rows_per_part):
             number += 1
-            rows_of_part.cast(schema).write_parquet(folder / f"{number:05d}.parquet")
+            write_part(rows_of_part.cast(schema), folder / f"{number:05d}.parquet")
     return Parts(folder)
 
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from pipeline.parts import EMPTY_PART, carry_over, scan_parts, two_at_a_time, write_parts
 
@@ -79,3 +80,11 @@ def test_two_at_a_time_keeps_the_order_and_runs_at_most_two_at_once() -> None:
     assert list(two_at_a_time(slow_square, range(9))) == [n * n for n in range(9)]
     assert most[0] == 2
     assert list(two_at_a_time(slow_square, [])) == []
+
+
+def test_each_part_is_one_row_group(tmp_path: Path) -> None:
+    """DuckDB fills the curated tables a Parquet row group at a time (parts.write_part)."""
+    rows = pl.DataFrame({"row_number": range(300_000)})
+    parts = write_parts(tmp_path / "parts", {"row_number": pl.Int64}, [rows, rows.head(10)])
+    for part in sorted(parts.folder.glob("0000[1-9].parquet")):
+        assert pq.ParquetFile(part).metadata.num_row_groups == 1, part.name
