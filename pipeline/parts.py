@@ -43,22 +43,23 @@ def scan_parts(folder: Path) -> pl.LazyFrame:
 
 
 def write_parts(folder: Path, schema: Mapping[str, pl.DataType],
-                frames: Iterable[pl.DataFrame]) -> Parts:
-    """Write each frame, cast to `schema`, as the next part in `folder` (emptied first)."""
+                frames: Iterable[pl.DataFrame], for_duckdb: bool = False) -> Parts:
+    """Write each frame, cast to `schema`, as the next part in `folder` (emptied first).
+    for_duckdb: the parts DuckDB will copy into tables, each as one Parquet row group.
+
+    polars splits a frame into row groups of about half its rows, two written at once. DuckDB
+    fills a table a Parquet row group at a time, and at ten million rows it merged the partial
+    DuckDB row groups that gave at the next checkpoint: 8 s of the curated tables (28.7 ->
+    20.5 s with one row group a part). One row group is written on one thread, though, which
+    cost the read stage 2.4 s; so only the parts DuckDB reads are written that way."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     pl.DataFrame(schema=schema).write_parquet(folder / EMPTY_PART)
     for number, frame in enumerate(frames, start=1):
-        write_part(frame.cast(dict(schema)), folder / f"{number:05d}.parquet")
+        frame.cast(dict(schema)).write_parquet(
+            folder / f"{number:05d}.parquet",
+            row_group_size=max(frame.height, 1) if for_duckdb else None)
     return Parts(folder)
-
-
-def write_part(frame: pl.DataFrame, path: Path) -> None:
-    """`frame` as one Parquet file of one row group. polars splits a frame into row groups of
-    about half its rows; DuckDB then fills the curated tables a row group at a time, in
-    batches of a partial DuckDB row group each, and merged those at the next checkpoint: 8 s
-    of the curated tables at ten million rows (28.7 -> 20.5 s with one row group a part)."""
-    frame.write_parquet(path, row_group_size=max(frame.height, 1))
 
 
 def each_file(rows: pl.LazyFrame) -> Iterator[pl.LazyFrame]:
@@ -123,7 +124,7 @@ def carry_over(source: Path, rows: pl.LazyFrame, folder: Path,
         for rows_of_part in in_slices(rows.filter(pl.col("source_file").is_in(
                 files["source_file"].implode())), rows_per_part):
             number += 1
-            write_part(rows_of_part.cast(schema), folder / f"{number:05d}.parquet")
+            rows_of_part.cast(schema).write_parquet(folder / f"{number:05d}.parquet")
     return Parts(folder)
 
 

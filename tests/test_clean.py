@@ -7,16 +7,18 @@ normalise_rows, so they arrive exactly as the read stage produces them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import polars as pl
 import pytest
 import xlsxwriter
 
+from pipeline import parts
 from pipeline.columns import REQUIRED_NAMES
-from pipeline.parts import ROWS_PER_PART
+from pipeline.parts import ROWS_PER_PART, Parts
 from pipeline.reference import Reference
+from pipeline.stages import clean
 from pipeline.stages.clean import normalise_files, normalise_rows
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.read import read_dataset, write_dataset
@@ -506,6 +508,24 @@ def test_file_by_file_gives_what_all_rows_at_once_give(
     assert by_file["reasons"].to_list() == [["duplicate_record_id"], ["duplicate_record_id"],
                                             ["unparseable_date"], [], ["unknown_category"],
                                             ["unreadable_file"]]
+
+
+def test_normalised_parts_are_written_for_duckdb(
+        tmp_path: Path, reference: Reference, monkeypatch: pytest.MonkeyPatch) -> None:
+    """publish has DuckDB copy the normalised parts into the curated tables: one row group a
+    part (parts.write_parts) keeps it from merging partial row groups at the checkpoint."""
+    asked = []
+
+    def write_parts(folder: Path, schema: dict[str, pl.DataType],
+                    frames: Iterable[pl.DataFrame], for_duckdb: bool = False) -> Parts:
+        asked.append(for_duckdb)
+        return parts.write_parts(folder, schema, frames, for_duckdb=for_duckdb)
+
+    monkeypatch.setattr(clean, "write_parts", write_parts)
+    write_log(tmp_path / "items" / "a.csv", [BASE])
+    scanned, _ = write_dataset(tmp_path, discover_raw_files(tmp_path), tmp_path / "p")
+    normalise_files(scanned.scan(), reference, TODAY, tmp_path / "n")
+    assert asked == [True]
 
 
 def test_no_files_give_no_rows_with_every_column(tmp_path: Path, reference: Reference) -> None:

@@ -155,7 +155,9 @@ def normalise_files(parsed: pl.LazyFrame, reference: Reference, today: dt.date,
         return normalise_rows(task[0], reference, today, task[1])
 
     schema = normalise_rows(parsed.head(0).collect(), reference, today).schema
-    return write_parts(parts_dir, schema, two_at_a_time(normalise, slices_with_conflicts()))
+    # publish has DuckDB copy these parts into the curated tables
+    return write_parts(parts_dir, schema, two_at_a_time(normalise, slices_with_conflicts()),
+                       for_duckdb=True)
 
 
 def reason_codes() -> pl.Expr:
