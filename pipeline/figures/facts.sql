@@ -6,6 +6,7 @@
 -- `known` (unknowns are reported, as 'unknown' or 'Unknown', but left out of denominators).
 -- Settings come from DuckDB variables set by the caller: as_of, recent_from.
 -- The table `periods(period, from_year, to_year, position)` holds the manufacture periods.
+
 -- Items summed per combination of everything a figure breaks them down by: a few thousand
 -- rows instead of one per item. Every count, and the sums of squares the intervals need, add
 -- up exactly from these sums (1.9 + 2.2 s at ten million items before, when figure_items held
