@@ -48,10 +48,11 @@ def write_parts(folder: Path, schema: Mapping[str, pl.DataType],
     for_duckdb: the parts DuckDB will copy into tables, each as one Parquet row group.
 
     polars splits a frame into row groups of about half its rows, two written at once. DuckDB
-    fills a table a Parquet row group at a time, and at ten million rows it merged the partial
-    DuckDB row groups that gave at the next checkpoint: 8 s of the curated tables (28.7 ->
-    20.5 s with one row group a part). One row group is written on one thread, though, which
-    cost the read stage 2.4 s; so only the parts DuckDB reads are written that way."""
+    copies Parquet into its tables a row group at a time; from parts of two row groups, its
+    checkpoint after the copy rewrote much of what it had just written, which cost the
+    curated tables 8 s at ten million rows (28.7 -> 20.5 s with one row group a part). One
+    row group is written on one thread, though, which cost the read stage 2.4 s; so only the
+    parts DuckDB copies are written that way."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     pl.DataFrame(schema=schema).write_parquet(folder / EMPTY_PART)
