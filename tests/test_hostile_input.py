@@ -171,12 +171,18 @@ CASES = [
          lambda p: workbook(p, [XLSX_HEADER, row("OX-1", end="").split(","), xlsx_row("OX-2")],
                             long_cell="w" * (MAX_CELL_CHARS + 1)),
          "oversized_field", f"column 'notes' holds {MAX_CELL_CHARS + 1} characters"),
+    Case("oversized_multibyte_field", "long-utf8.csv",
+         (HEADER + row("OM-1") + row("OM-2", "é" * (MAX_CELL_CHARS + 1))).encode(),
+         "oversized_field", f"column 'notes' holds {MAX_CELL_CHARS + 1} characters"),
     Case("million_delimiters_in_a_row", "ragged.csv",
          (HEADER + row("MR-1") + "MR-2" + "," * 1_000_000 + "\n").encode(), "malformed_row",
          "the line has 1000001 fields but the header has 6"),
     # near misses: read and kept
     Case("cell_of_exactly_the_limit", "limit.csv",
          (HEADER + row("LIM-1", "m" * MAX_CELL_CHARS)).encode(), None, "m" * MAX_CELL_CHARS),
+    # more bytes than the limit, not more characters: cells are limited in characters
+    Case("multibyte_cell_of_exactly_the_limit", "limit-utf8.csv",
+         (HEADER + row("LIM-2", "é" * MAX_CELL_CHARS)).encode(), None, "é" * MAX_CELL_CHARS),
     Case("windows_1252_accent", "cp1252.csv",
          (HEADER + "CP-1,2016-11-03,Syria,Qamishlé,cartridge,ok\n").encode("cp1252"), None,
          "Qamishlé"),

@@ -13,7 +13,7 @@ import codecs
 import csv
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -325,13 +325,24 @@ def _check_header_cells(header: list[str | None]) -> None:
             )
 
 
+def _columns_over(body: pl.DataFrame, headers: list[str],
+                  length: Callable[[pl.Expr], pl.Expr]) -> list[str]:
+    """The columns of `headers` with a cell whose `length` is over MAX_CELL_CHARS."""
+    if not headers:
+        return []
+    longest = body.select(length(pl.col(h)).max() for h in headers).row(0)
+    return [h for h, n in zip(headers, longest, strict=True) if (n or 0) > MAX_CELL_CHARS]
+
+
 def _quarantine_oversized_cells(body: pl.DataFrame, headers: list[str]) -> pl.DataFrame:
     """Rows with a cell longer than MAX_CELL_CHARS get an `oversized_field` read problem, and
     every such cell is cut to TRUNCATED_KEEP_CHARS plus a marker saying how long it was."""
     if body.height == 0:
         return body
-    longest = body.select(pl.col(headers).str.len_chars().max()).row(0)
-    oversized = [h for h, n in zip(headers, longest, strict=True) if (n or 0) > MAX_CELL_CHARS]
+    # A cell has no more characters than bytes, and polars knows each cell's bytes without
+    # reading it: characters are counted only in columns with a cell of too many bytes.
+    wide = _columns_over(body, headers, lambda cell: cell.str.len_bytes())
+    oversized = _columns_over(body, wide, lambda cell: cell.str.len_chars())
     if not oversized:
         return body
 
