@@ -26,7 +26,7 @@ from pydantic import Field
 
 from pipeline.columns import TRANSFERS
 from pipeline.fingerprint import MANIFEST_FILE, current_manifest, next_future_date
-from pipeline.parts import Parts, by_file, carry_over
+from pipeline.parts import Parts, carry_over
 from pipeline.reference import Reference
 from pipeline.report.build import build_reports
 from pipeline.resources import ArmtraceFolders, BuildLock, ValidationSettings
@@ -146,14 +146,12 @@ def apply_analyst_corrections(
     corrections_dir = folders.paths.corrections_dir
     plan, applied = apply_corrections(parsed_rows, load_corrections(corrections_dir),
                                       corrections_dir)
-    parsed_parts = folders.paths.stage_file("parsed_rows")
-    corrected_parts = folders.paths.parts_dir("corrected_rows")
-    if parsed_parts.is_dir():  # the logs no correction touches keep their parts
-        changed_files = parsed_rows.filter(pl.col("row_number").is_in(
-            applied["row_number"].implode())).select("source_file").unique().collect()
-        rows = carry_over(parsed_parts, plan, corrected_parts, changed_files["source_file"])
-    else:  # file by file: one streamed sink of the plan held most of the rows at once
-        rows = by_file(plan, corrected_parts)
+    changed_files = parsed_rows.filter(pl.col("row_number").is_in(
+        applied["row_number"].implode())).select("source_file").unique().collect()
+    # the logs no correction touches keep their parts; the others are written file by file
+    # (one streamed sink of the plan held most of the rows at once)
+    rows = carry_over(folders.paths.stage_file("parsed_rows"), plan,
+                      folders.paths.parts_dir("corrected_rows"), changed_files["source_file"])
     context.add_output_metadata({"rows_changed": applied["row_number"].n_unique()},
                                 output_name="corrected_rows")
     context.add_output_metadata({

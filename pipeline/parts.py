@@ -1,9 +1,10 @@
 """A stage's rows written file by file: Parquet parts in row order, one per file or slice.
 
 A stage that works file by file (read, corrections, clean) writes each file's rows as soon
-as they are ready, so only one file's rows are ever in memory (corrections and clean: a slice
-of at most ROWS_PER_PART of them); it hands the folder on as `Parts`, which the IO manager
-moves into place (no copy) and later stages scan as one frame.
+as they are ready, so only one file's rows are ever in memory (corrections: a slice of at
+most ROWS_PER_PART of them, clean: two); it hands the folder on as `Parts`, which the IO
+manager moves into place (no copy) and later stages scan as one frame. Corrections link the
+parts of the logs they do not touch (carry_over).
 """
 
 from __future__ import annotations
@@ -93,16 +94,6 @@ def two_at_a_time(function: Callable[[X], Y], items: Iterable[X]) -> Iterator[Y]
             yield pending.popleft().result()
 
 
-def by_file(rows: pl.LazyFrame, folder: Path,
-            step: Callable[[pl.DataFrame], pl.DataFrame] = lambda frame: frame,
-            rows_per_part: int = ROWS_PER_PART) -> Parts:
-    """`step` applied to a slice of one source file's rows at a time (each_file, in_slices),
-    each result written as a part in `folder`. `step` must treat each row on its own."""
-    return write_parts(folder, step(rows.head(0).collect()).schema,
-                       (step(part) for file_rows in each_file(rows)
-                        for part in in_slices(file_rows, rows_per_part)))
-
-
 def carry_over(source: Path, rows: pl.LazyFrame, folder: Path,
                changed_files: Collection[str], rows_per_part: int = ROWS_PER_PART) -> Parts:
     """`rows`, the rows of the parts in `source` changed only in the files named in
@@ -114,12 +105,13 @@ def carry_over(source: Path, rows: pl.LazyFrame, folder: Path,
     folder.mkdir(parents=True)
     _link(source / EMPTY_PART, folder / EMPTY_PART)
     schema = pl.read_parquet_schema(source / EMPTY_PART)
+    changed = set(changed_files)
     number = 0
     for part in sorted(source.glob(PART_FILES)):
         if part.name == EMPTY_PART:
             continue
         files = pl.scan_parquet(part).select(pl.col("source_file").unique()).collect()
-        if not set(files["source_file"]) & set(changed_files):
+        if not changed & set(files["source_file"]):
             number += 1
             _link(part, folder / f"{number:05d}.parquet")
             continue
