@@ -264,8 +264,7 @@ def test_the_spare_process_runs_the_next_suite_only() -> None:
     assert in_own_process(os.getpid) not in (ran_in, os.getpid())
 
 
-def test_a_spare_process_no_suite_needs_is_stopped(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_spare_process_no_suite_needs_is_stopped(tmp_path: Path) -> None:
     checks.start_spare_process()
     raw = write_dirty_raw_folder(tmp_path / "raw")  # a small build: items validated in process
     assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "curated"),
