@@ -146,12 +146,10 @@ def apply_analyst_corrections(
     corrections_dir = folders.paths.corrections_dir
     plan, applied = apply_corrections(parsed_rows, load_corrections(corrections_dir),
                                       corrections_dir)
-    changed_files = parsed_rows.filter(pl.col("row_number").is_in(
-        applied["row_number"].implode())).select("source_file").unique().collect()
     # the logs no correction touches keep their parts; the others are written file by file
     # (one streamed sink of the plan held most of the rows at once)
     rows = carry_over(folders.paths.stage_file("parsed_rows"), plan,
-                      folders.paths.parts_dir("corrected_rows"), changed_files["source_file"])
+                      folders.paths.parts_dir("corrected_rows"), applied["source_file"])
     context.add_output_metadata({"rows_changed": applied["row_number"].n_unique()},
                                 output_name="corrected_rows")
     context.add_output_metadata({
