@@ -26,8 +26,8 @@ Y = TypeVar("Y")
 PART_FILES = "*.parquet"  # in name order, which is row order (polars and DuckDB both sort)
 EMPTY_PART = "00000-empty.parquet"  # no rows, every column: the schema when there are no files
 ROWS_PER_PART = 250_000
-"""Rows a file-by-file step holds at once: normalising a log of a million rows in one go
-took 4 GiB."""
+"""Rows in one slice of a file-by-file step (clean works on two at once): normalising a log
+of a million rows in one go took 4 GiB."""
 
 
 @dataclass(frozen=True)
