@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import json
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -17,8 +18,9 @@ import pytest
 import xlsxwriter
 
 from pipeline.columns import CANONICAL_NAMES, REQUIRED_NAMES
+from pipeline.stages import read as read_stage
 from pipeline.stages.discover import discover_raw_files
-from pipeline.stages.read import read_dataset
+from pipeline.stages.read import read_dataset, write_dataset
 
 # The five required columns under their canonical names, and one value for each.
 REQUIRED_HEADER = {name: name for name in REQUIRED_NAMES}
@@ -391,3 +393,36 @@ def test_xlsx_reads_every_sheet_that_starts_with_a_header(tmp_path: Path) -> Non
     assert rows["record_id"].to_list() == ["January-1", "January-2", "February-1",
                                            "February-2"]
     assert rows["source_sheet"].to_list() == ["January"] * 2 + ["February"] * 2
+
+
+def test_workbooks_read_ahead_give_the_rows_and_report_of_reading_in_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """write_dataset reads the workbooks on a thread of their own, ahead of their turn
+    (outcomes_in_order): the rows, their numbers and the report are those of reading the
+    files one after another, workbooks between delimited logs and an unreadable one among
+    them; the spilled workbooks are gone afterwards."""
+    raw = tmp_path / "raw"
+    write(raw, "a.csv", delimited([list(REQUIRED_HEADER), list(ROW.values())]))
+    write_workbook(raw / "items" / "b.xlsx", ["Items"])
+    write(raw, "c.xlsx", "id,date,country,site,type\n")  # a CSV named .xlsx: unreadable
+    write(raw, "d.csv", delimited([list(REQUIRED_HEADER), list(ROW.values()),
+                                   list(ROW.values())]))
+    write_workbook(raw / "items" / "e.xlsx", ["January", "February"], legend_first=False)
+    readers: list[str] = []
+
+    def read_xlsx(path: Path, contract: object) -> read_stage.FileOutcome:
+        readers.append(threading.current_thread().name)
+        return read_stage.read_xlsx(path, contract)
+
+    monkeypatch.setitem(read_stage.READERS, "xlsx", read_xlsx)
+    in_order, order_report = read(raw)
+    assert readers == [threading.current_thread().name] * 3
+
+    parts, report = write_dataset(raw, discover_raw_files(raw), tmp_path / "parts" / "parsed")
+
+    assert parts.scan().collect().equals(in_order)
+    assert report.equals(order_report)
+    assert in_order["source_file"].unique(maintain_order=True).to_list() == [
+        f"items/{name}" for name in ("a.csv", "b.xlsx", "c.xlsx", "d.csv", "e.xlsx")]
+    assert len(readers) == 6 and threading.current_thread().name not in readers[3:]
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["parsed"]

@@ -13,8 +13,10 @@ import codecs
 import csv
 import io
 import os
+import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -464,20 +466,23 @@ def _format_of(path: Path) -> str:
     return "xlsx" if path.suffix.lower() == ".xlsx" else "delimited"
 
 
-def read_files(raw_dir: Path, raw_files: pl.DataFrame,
-               contract: Contract = ITEMS) -> Iterator[tuple[pl.DataFrame, dict]]:
+def read_files(raw_dir: Path, raw_files: pl.DataFrame, contract: Contract = ITEMS,
+               spill_dir: Path | None = None) -> Iterator[tuple[pl.DataFrame, dict]]:
     """Each readable file of the contract's dataset (item logs by default) in path order: its
     rows in the stage's schema, numbered on from the files before, and its report line.
+    spill_dir: read the workbooks ahead, on a thread of their own (outcomes_in_order).
 
     Needs `raw_files` columns: path, dataset, format. Rows are numbered in path order, then
     sheet order, then line, which is the order later stages break ties by.
     """
     logs = raw_files.filter(pl.col("dataset") == contract.dataset,
                             pl.col("format") != "unsupported")
+    paths = list(logs["path"])
+    outcomes = (outcomes_in_order(raw_dir, paths, contract, spill_dir) if spill_dir else
+                (read_file(raw_dir / relative, contract) for relative in paths))
     schema = parsed_schema(contract)
     first_row = 0
-    for relative in logs["path"]:
-        outcome = read_file(raw_dir / relative, contract)
+    for relative, outcome in zip(paths, outcomes, strict=True):
         rows = pl.concat([pl.DataFrame(schema=schema),
                           outcome.rows.with_columns(source_file=pl.lit(relative))],
                          how="diagonal_relaxed")
@@ -493,6 +498,39 @@ def read_files(raw_dir: Path, raw_files: pl.DataFrame,
         first_row += rows.height
 
 
+def outcomes_in_order(raw_dir: Path, paths: list[str], contract: Contract,
+                      spill_dir: Path) -> Iterator[FileOutcome]:
+    """read_file of each path, in order, with the workbooks read ahead on a thread of their
+    own, each spilled to Parquet in `spill_dir` until its turn. calamine reads a workbook on
+    one core and releases the GIL, while the delimited logs kept the two cores 1.3 busy: at
+    ten million rows the workbooks took 13 of the stage's 37 s. Spilled, a workbook waiting
+    for its turn holds no memory; the thread holds one workbook at a time."""
+    workbooks = [p for p in paths if _format_of(Path(p)) == "xlsx"]
+    spill_dir.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        ahead = {p: thread.submit(_read_and_spill, raw_dir / p, contract,
+                                  spill_dir / f"workbook-{n:05d}.parquet")
+                 for n, p in enumerate(workbooks)}
+        try:
+            for relative in paths:
+                yield (_unspill(*ahead[relative].result()) if relative in ahead
+                       else read_file(raw_dir / relative, contract))
+        finally:  # a failed read stops the workbooks not yet started
+            thread.shutdown(cancel_futures=True)
+
+
+def _read_and_spill(path: Path, contract: Contract, spill: Path) -> tuple[FileOutcome, Path]:
+    outcome = read_file(path, contract)
+    outcome.rows.write_parquet(spill)
+    return replace(outcome, rows=outcome.rows.clear()), spill
+
+
+def _unspill(outcome: FileOutcome, spill: Path) -> FileOutcome:
+    rows = pl.read_parquet(spill)
+    spill.unlink()
+    return replace(outcome, rows=rows)
+
+
 def read_dataset(raw_dir: Path, raw_files: pl.DataFrame,
                  contract: Contract = ITEMS) -> tuple[pl.DataFrame, pl.DataFrame]:
     """All rows of all readable files of the contract's dataset, and one report line per file
@@ -506,15 +544,20 @@ def read_dataset(raw_dir: Path, raw_files: pl.DataFrame,
 def write_dataset(raw_dir: Path, raw_files: pl.DataFrame, parts_dir: Path,
                   contract: Contract = ITEMS) -> tuple[Parts, pl.DataFrame]:
     """read_dataset, with each file's rows written to a Parquet part of its own in
-    `parts_dir` as soon as they are read: the parts and the report. Only one file's rows are
-    in memory at a time, however large the archive."""
+    `parts_dir` as soon as they are read: the parts and the report. However large the
+    archive, only one file's rows are in memory at a time, beside the workbook being read
+    ahead (outcomes_in_order, spilled beside `parts_dir`)."""
     report: list[dict] = []
+    spill_dir = parts_dir.with_name(parts_dir.name + "-workbooks")
 
     def rows_of_each_file() -> Iterator[pl.DataFrame]:
-        for rows, line in read_files(raw_dir, raw_files, contract):
+        for rows, line in read_files(raw_dir, raw_files, contract, spill_dir):
             report.append(line)
             yield rows
 
-    parts = write_parts(parts_dir, {"row_number": pl.Int64, **parsed_schema(contract)},
-                        rows_of_each_file())
+    try:
+        parts = write_parts(parts_dir, {"row_number": pl.Int64, **parsed_schema(contract)},
+                            rows_of_each_file())
+    finally:
+        shutil.rmtree(spill_dir, ignore_errors=True)
     return parts, pl.DataFrame(report, schema=FILE_REPORT_SCHEMA)
