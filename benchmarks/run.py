@@ -101,7 +101,9 @@ def timed(command: list[str], cwd: Path, env: dict[str, str],
         output = log.read()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{output}")
-    return {"seconds": round(seconds, 3), "peak_bytes": peak, "output": output}
+    cpu = usage.ru_utime + usage.ru_stime  # its children's too, once they have ended
+    return {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "peak_bytes": peak,
+            "output": output}
 
 
 def dagster_env(work: Path) -> dict[str, str]:
@@ -154,18 +156,23 @@ def measure_scale(work: Path, rows: int, env: dict[str, str],
         return {"target_rows": rows, "scale": scale, "aborted": str(error)}
     timings = json.loads((out / "reports" / "build-timings.json").read_text())
     steps, peaks = timings["seconds_by_step"], timings["peak_bytes_after_step"]
+    steps_cpu = timings["cpu_seconds_by_step"]
     floor = timed([sys.executable, "-m", "benchmarks.floor", str(raw)], REPO, dict(os.environ))
     floor_result = json.loads(str(floor["output"]).strip().splitlines()[-1])
     actual = item_rows(out / "curated")
     shutil.rmtree(out)
     return {"target_rows": rows, "scale": scale, "item_rows": actual,
             "build_seconds": build["seconds"], "build_peak_bytes": build["peak_bytes"],
-            "steps": steps, "peak_step": next(step for step, peak in peaks.items()
-                                              if peak == max(peaks.values())),
+            "build_cpu_seconds": build["cpu_seconds"], "steps": steps, "steps_cpu": steps_cpu,
+            "peak_step": next(step for step, peak in peaks.items()
+                              if peak == max(peaks.values())),
             "floor_query_seconds": floor_result["seconds"],
             "floor_process_seconds": floor["seconds"], "floor_peak_bytes": floor["peak_bytes"],
             "floor_rows": floor_result["rows"],
             "floor_ratio": round(build["seconds"] / floor_result["seconds"], 2),
+            # the ratio the build would reach with every core busy from start to end
+            "floor_ratio_all_cores_busy": round(
+                build["cpu_seconds"] / os.cpu_count() / floor_result["seconds"], 2),
             "microseconds_per_row": round(build["seconds"] / actual * 1e6, 2)}
 
 
@@ -253,9 +260,17 @@ def table(results: dict) -> str:
     row("floor query, s", [f"{e['floor_query_seconds']:.2f}" for e in scales])
     row("floor peak memory, GiB", [f"{e['floor_peak_bytes'] / GIB:.2f}" for e in scales])
     row("**build / floor**", [f"**{e['floor_ratio']:.1f}x**" for e in scales])
+    if all("build_cpu_seconds" in e for e in scales):
+        row("build CPU time, s (all cores, children included)",
+            [f"{e['build_cpu_seconds']:.1f}" for e in scales])
+        row("cores busy on average (CPU time / wall time)",
+            [f"{e['build_cpu_seconds'] / e['build_seconds']:.2f}" for e in scales])
+        row("build / floor, were every core busy throughout (CPU time / cores / floor)",
+            [f"{e['floor_ratio_all_cores_busy']:.1f}x" for e in scales])
     for step in steps:
         row(f"step `{step}`, s", [f"{e['steps'].get(step, 0):.2f}" for e in scales])
     row("sum of steps, s", [f"{sum(e['steps'].values()):.1f}" for e in scales])
+    lines += cpu_by_step(scales[-1]) if scales and "steps_cpu" in scales[-1] else []
     lines += [f"\nScale {e['scale']} ({e['target_rows']:,} rows) not measured: "
               f"{e['aborted']}." for e in stopped]
     lines += ["", f"Shipped sample (data/raw) end to end: {shipped['sample_seconds']:.1f} s "
@@ -265,6 +280,18 @@ def table(results: dict) -> str:
     lines += [f"| {name} | {measured} | {holds} |"
               for name, measured, holds in verdicts(results["scales"], shipped)]
     return "\n".join(lines)
+
+
+def cpu_by_step(entry: dict) -> list[str]:
+    """Wall and CPU time of each step of one scale's build, by CPU time: where the work is."""
+    lines = ["", f"CPU time by step at {entry['item_rows']:,} rows (a suite's own process "
+                 "counts in the step in which it ends):", "",
+             "| step | wall, s | CPU, s | cores busy |", "|---|---:|---:|---:|"]
+    for step, cpu in sorted(entry["steps_cpu"].items(), key=lambda item: -item[1]):
+        wall = entry["steps"][step]
+        lines.append(f"| `{step}` | {wall:.2f} | {cpu:.2f} | "
+                     f"{cpu / wall if wall else 0:.2f} |")
+    return lines
 
 
 def write_doc(results: dict) -> None:

@@ -50,6 +50,10 @@ class _ProgressHandler(logging.Handler):
         """This process's peak resident memory when each step ended: the step where it jumps
         is the one that set its peak. A GX suite run in a child process (a large build) is
         not in it; `make bench` measures the build with its children."""
+        self.started_cpu: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
+        """CPU time each step used on all cores (cpu_seconds): more than its wall time when
+        it kept more than one core busy."""
 
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "dagster_meta", {}).get("dagster_event")
@@ -58,13 +62,22 @@ class _ProgressHandler(logging.Handler):
         step = event.step_key
         if event.event_type_value == "STEP_START":
             self.started[step] = time.perf_counter()
+            self.started_cpu[step] = cpu_seconds()
         elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
             seconds = time.perf_counter() - self.started.get(step, time.perf_counter())
             self.seconds[step] = round(seconds, 3)
+            self.cpu_seconds[step] = round(cpu_seconds() - self.started_cpu.get(step, 0.0), 3)
             self.peak_bytes[step] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
             status = "ok" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
             label = STAGE_OF_STEP.get(step, "check")
             print(f"  {label:<8} {step:<45} {status:>6} {seconds:6.2f}s", file=sys.stderr)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, on all its threads, and of its children that have ended: a
+    GX suite's process (a large build) counts in the step in which it ends."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def progress_logger(handler: _ProgressHandler) -> dg.LoggerDefinition:
@@ -141,10 +154,11 @@ def execute_without_output_capture(job: dg.JobDefinition, run_config: dict,
 
 
 def write_timings(path: Path, handler: _ProgressHandler) -> None:
-    """Step wall times and peak memory, kept out of statistics.json so that it stays
+    """Step wall times, CPU times and peak memory, kept out of statistics.json so that it stays
     byte-identical."""
     path.write_text(json.dumps({"seconds_by_step": handler.seconds,
                                 "total_seconds": round(sum(handler.seconds.values()), 3),
+                                "cpu_seconds_by_step": handler.cpu_seconds,
                                 "peak_bytes_after_step": handler.peak_bytes}, indent=2)
                     + "\n")
 

@@ -115,3 +115,13 @@ def test_the_benchmark_counts_the_memory_of_child_processes() -> None:
         child.kill()
         child.wait()
 
+
+
+def test_the_benchmark_counts_the_cpu_time_of_child_processes(tmp_path: Path) -> None:
+    """A large build validates in child processes: their CPU time is the build's too, once
+    they have ended (the benchmark's `build CPU time`)."""
+    burn = "import time\nstart = time.process_time()\nwhile time.process_time() - start < 0.5: pass"
+    parent = ("import subprocess, sys\n"
+              f"subprocess.run([sys.executable, '-c', {burn!r}], check=True)")
+    measured = benchmark.timed([sys.executable, "-c", parent], tmp_path, dict(os.environ))
+    assert measured["cpu_seconds"] >= 0.5
