@@ -543,3 +543,15 @@ def test_rows_keep_their_order_and_count(normalise: Normalise) -> None:
                       {"record_id": "C", "category": "banana"})
     assert frame["record_id"].to_list() == ["A", "B", "C"]
     assert frame["row_number"].to_list() == [0, 1, 2]
+
+
+def test_cells_hash_is_equal_for_equal_cells_only(normalise: Normalise) -> None:
+    """resolve compares the cells of two rows only when their cells_hash is equal: equal
+    cells hash alike, and cells that differ only in a column the contract does not name do
+    not."""
+    frame = normalise({"record_id": "X", "Remarks": "crate 4"},
+                      {"record_id": "X", "Remarks": "crate 4"},
+                      {"record_id": "X", "Remarks": "crate 5"})
+    first, again, other = frame["cells_hash"].to_list()
+    assert first == again != other
+    assert frame["cells"].n_unique() == 2

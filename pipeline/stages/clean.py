@@ -110,7 +110,8 @@ def record_key(column: str) -> pl.Expr:
 
 def normalise_rows(parsed: pl.DataFrame, reference: Reference, today: dt.date,
                    conflicts: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Typed, normalised values and the list of problems for every parsed row.
+    """Typed, normalised values, the list of problems and a hash of `cells` (cells_hash) for
+    every parsed row.
 
     Needs the parsed-row columns of the read stage (provenance, canonical text columns,
     `cells`, `read_problem`). Keeps every row, in the same order. `conflicts`
@@ -131,7 +132,9 @@ def normalise_rows(parsed: pl.DataFrame, reference: Reference, today: dt.date,
     if conflicts is None:
         conflicts = conflicting_ids(parsed.lazy())
     frame = _flag_conflicting_ids(frame, conflicts)
-    return frame.with_columns(reasons=reason_codes())
+    # resolve finds identical rows by this hash first: at ten million rows, reading and
+    # hashing cells there took 2.2 of its 9 s; here the slice's cells are in memory already
+    return frame.with_columns(reasons=reason_codes(), cells_hash=pl.col("cells").hash())
 
 
 def normalise_files(parsed: pl.LazyFrame, reference: Reference, today: dt.date,

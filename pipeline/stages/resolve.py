@@ -74,10 +74,10 @@ def resolve_decisions(normalised: pl.LazyFrame) -> pl.DataFrame:
 
 
 def _key_hashes() -> dict[str, pl.Expr]:
-    """A hash of each rule's keys (with the file for identical rows), NULL where the rule
-    does not apply to the row. Equal keys hash alike."""
+    """A hash of each rule's keys (for identical rows, of the file and the clean stage's hash
+    of cells), NULL where the rule does not apply to the row. Equal keys hash alike."""
     return {
-        "identical_row": pl.struct("source_file", "cells").hash(),
+        "identical_row": pl.struct("source_file", "cells_hash").hash(),
         "record_version": pl.when(pl.col("record_id").is_not_null())
         .then(pl.col("record_id").hash()),
         "re_documented_item": pl.when(RE_DOCUMENTABLE)
@@ -91,13 +91,12 @@ def _decide(normalised: pl.LazyFrame) -> pl.DataFrame:
     """row_number and the DECISIONS columns of every row of `normalised`, the rules applied in
     order: identical rows, old versions, re-documented items, double entries.
 
-    Reads the RULE_INPUTS columns, a hash of cells, and the cells of the rows that may be
+    Reads the RULE_INPUTS columns, cells_hash, and the cells of the rows that may be
     identical: the rules read a dozen of the ~50 columns, and cells, the widest, only to tell
     identical rows apart. No rule depends on the order of the rows: ties are broken by
     row_number.
     """
-    # streaming: the in-memory engine read every row's cells before hashing them
-    frame = _in_one_chunk(normalised.select(*RULE_INPUTS, cells_hash=pl.col("cells").hash())
+    frame = _in_one_chunk(normalised.select(*RULE_INPUTS, "cells_hash")
                           .collect(engine="streaming"))
     frame = frame.with_columns(
         calibre_key=CALIBRE_KEY,
