@@ -66,7 +66,8 @@ class _ProgressHandler(logging.Handler):
         elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
             seconds = time.perf_counter() - self.started.get(step, time.perf_counter())
             self.seconds[step] = round(seconds, 3)
-            self.cpu_seconds[step] = round(cpu_seconds() - self.started_cpu.get(step, 0.0), 3)
+            cpu_now = cpu_seconds()
+            self.cpu_seconds[step] = round(cpu_now - self.started_cpu.get(step, cpu_now), 3)
             self.peak_bytes[step] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
             status = "ok" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
             label = STAGE_OF_STEP.get(step, "check")

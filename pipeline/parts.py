@@ -3,9 +3,9 @@
 A stage that works file by file (read, corrections, clean) writes each file's rows as soon
 as they are ready, so only one file's rows are ever in memory (read: one log and the
 workbook it reads ahead, corrections: a slice of at most ROWS_PER_PART rows, clean: two);
-it hands the folder on as `Parts`, which the IO
-manager moves into place (no copy) and later stages scan as one frame. Corrections link the
-parts of the logs they do not touch (carry_over).
+it hands the folder on as `Parts`, which the IO manager moves into place (no copy) and
+later stages scan as one frame. Corrections link the parts of the logs they do not touch
+(carry_over).
 """
 
 from __future__ import annotations

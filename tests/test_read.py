@@ -426,3 +426,21 @@ def test_workbooks_read_ahead_give_the_rows_and_report_of_reading_in_order(
         f"items/{name}" for name in ("a.csv", "b.xlsx", "c.xlsx", "d.csv", "e.xlsx")]
     assert len(readers) == 6 and threading.current_thread().name not in readers[3:]
     assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["parsed"]
+
+
+def test_a_failed_read_leaves_no_workbooks_spilled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read that fails (here, an unexpected error on the delimited log after a workbook)
+    stops the read-ahead and removes what it spilled."""
+    raw = tmp_path / "raw"
+    write_workbook(raw / "items" / "a.xlsx", ["Items"])
+    write(raw, "b.csv", delimited([list(REQUIRED_HEADER), list(ROW.values())]))
+    write_workbook(raw / "items" / "c.xlsx", ["Items"])
+
+    def broken(path: Path, contract: object) -> read_stage.FileOutcome:
+        raise RuntimeError(f"cannot read {path.name}")
+
+    monkeypatch.setitem(read_stage.READERS, "delimited", broken)
+    with pytest.raises(RuntimeError, match=r"cannot read b\.csv"):
+        write_dataset(raw, discover_raw_files(raw), tmp_path / "parts" / "parsed")
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["parsed"]
