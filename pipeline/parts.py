@@ -12,17 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import polars as pl
-
-X = TypeVar("X")
-Y = TypeVar("Y")
 
 PART_FILES = "*.parquet"  # in name order, which is row order (polars and DuckDB both sort)
 EMPTY_PART = "00000-empty.parquet"  # no rows, every column: the schema when there are no files
@@ -77,22 +71,6 @@ def each_file(rows: pl.LazyFrame) -> Iterator[pl.LazyFrame]:
 def in_slices(rows: pl.LazyFrame, rows_per_part: int = ROWS_PER_PART) -> Iterator[pl.DataFrame]:
     """`rows` collected a slice of at most `rows_per_part` rows at a time, in order."""
     yield from rows.collect_batches(chunk_size=rows_per_part)
-
-
-def two_at_a_time(function: Callable[[X], Y], items: Iterable[X]) -> Iterator[Y]:
-    """function(item) for each item, in order, on two threads: while the caller uses one result
-    (writes a part), the next ones are computed. polars releases the GIL; on one thread,
-    normalising a slice of 250,000 rows kept the two cores busy 85% of its time, a Python
-    call per distinct value and the write leaving one idle. At most two results are computed
-    at once, beside the one the caller holds."""
-    with ThreadPoolExecutor(max_workers=2) as threads:
-        pending: deque[Future[Y]] = deque()
-        for item in items:
-            pending.append(threads.submit(function, item))
-            if len(pending) == 2:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def carry_over(source: Path, rows: pl.LazyFrame, folder: Path,

@@ -18,12 +18,15 @@ import logging
 import os
 import re
 import shutil
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
+
+from pipeline.ahead import computed_ahead
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 ERROR, WARN = "ERROR", "WARN"
@@ -264,19 +267,27 @@ def run_suite(name: str, frame: pl.LazyFrame | pl.DataFrame, suite: list[Expecta
         progress_bars=ProgressBarsConfig(globally=False)))
     frames = context.data_sources.add_pandas("frames")
     frame = frame.lazy()
-    results = {}
-    for columns, indexes in _by_columns(suite).items():
-        part = f"{name}.{'.'.join(columns)}"
-        definition = context.validation_definitions.add(gx.ValidationDefinition(
-            name=part, suite=_gx_suite(gx, context, part, suite, indexes),
-            data=frames.add_dataframe_asset(part).add_batch_definition_whole_dataframe("whole")))
+    groups = _by_columns(suite)
+
+    def batch_of(columns: tuple[str, ...]) -> Any:
         # a table-level expectation (no column) sees every column
-        batch = gx_dtypes((frame.select(columns) if columns else frame).collect()).to_pandas()
-        run = definition.run(batch_parameters={"dataframe": batch},
-                             result_format={"result_format": "COMPLETE"})
-        del batch
-        _forget_batches(frames)
-        results.update({r.expectation_config.meta["index"]: r for r in run.results})
+        return gx_dtypes((frame.select(columns) if columns else frame).collect()).to_pandas()
+
+    results = {}
+    # the next columns are collected while GX validates these (one thread: a frame read from
+    # DuckDB must not be collected twice at once): 16.8 -> 14.5 s for items at 10M rows
+    with closing(computed_ahead(batch_of, groups, threads=1)) as batches:
+        for (columns, indexes), batch in zip(groups.items(), batches, strict=True):
+            part = f"{name}.{'.'.join(columns)}"
+            definition = context.validation_definitions.add(gx.ValidationDefinition(
+                name=part, suite=_gx_suite(gx, context, part, suite, indexes),
+                data=frames.add_dataframe_asset(part).add_batch_definition_whole_dataframe(
+                    "whole")))
+            run = definition.run(batch_parameters={"dataframe": batch},
+                                 result_format={"result_format": "COMPLETE"})
+            del batch
+            _forget_batches(frames)
+            results.update({r.expectation_config.meta["index"]: r for r in run.results})
     outcomes = [_outcome(e, results[i], frame) for i, e in enumerate(suite)]
     if docs_dir is not None:
         _write_data_docs(context, docs_dir)

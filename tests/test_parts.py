@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
 
-from pipeline.parts import EMPTY_PART, carry_over, scan_parts, two_at_a_time, write_parts
+from pipeline.parts import EMPTY_PART, carry_over, scan_parts, write_parts
 
 SCHEMA = {"row_number": pl.Int64, "source_file": pl.String, "site": pl.String}
 
@@ -62,24 +60,6 @@ def test_carry_over_with_nothing_changed_is_the_source(tmp_path: Path) -> None:
     result = carry_over(source, scan_parts(source), tmp_path / "carried", [])
     assert result.scan().collect().equals(scan_parts(source).collect())
     assert result.scan().collect_schema() == pl.Schema(SCHEMA)
-
-
-def test_two_at_a_time_keeps_the_order_and_runs_at_most_two_at_once() -> None:
-    running, most = [], [0]
-    lock = threading.Lock()
-
-    def slow_square(n: int) -> int:
-        with lock:
-            running.append(n)
-            most[0] = max(most[0], len(running))
-        time.sleep(0.01 * (n % 3))  # later items may finish first
-        with lock:
-            running.remove(n)
-        return n * n
-
-    assert list(two_at_a_time(slow_square, range(9))) == [n * n for n in range(9)]
-    assert most[0] == 2
-    assert list(two_at_a_time(slow_square, [])) == []
 
 
 def test_each_part_for_duckdb_is_one_row_group(tmp_path: Path) -> None:

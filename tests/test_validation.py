@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -93,6 +94,30 @@ def test_a_broken_expectation_is_a_programming_error_not_bad_data() -> None:
     with pytest.raises(ExpectationError, match="could not be evaluated"):
         run_suite("broken", frame, wrong_type)
     assert run_suite("parsed_rows", frame, PARSED_ROWS_SUITE).passed  # near miss
+
+
+def test_a_suite_that_stops_early_leaves_nothing_reading_its_frame() -> None:
+    """The suite collects the next columns while GX validates these; when an expectation
+    raises, the collection under way ends before the error reaches the caller (who may use
+    the DuckDB connection the frame reads, which refuses a second call)."""
+    running, collected = [], []
+
+    def slowly(values: pl.Series) -> pl.Series:
+        running.append(values.name)
+        time.sleep(0.3)
+        running.remove(values.name)
+        collected.append(values.name)
+        return values
+
+    frame = pl.LazyFrame({"a": [1, 2], "b": [3, 4], "c": [5, 6]}).with_columns(
+        pl.all().map_batches(slowly, return_dtype=pl.Int64))
+    not_null = "ExpectColumnValuesToNotBeNull"
+    suite = [Expectation(not_null, {"column": "a"}, ""),
+             Expectation("ExpectColumnValuesToBeBetween", {"column": "b", "minimum": 1}, "typo"),
+             Expectation(not_null, {"column": "c"}, "")]
+    with pytest.raises(ExpectationError, match="not a valid expectation"):
+        run_suite("stops", frame, suite)
+    assert not running and collected == ["a", "b", "c"]
 
 
 def _build(raw: Path, root: Path, share: str) -> int:
