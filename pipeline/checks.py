@@ -74,14 +74,18 @@ the next steps' memory stacked on; a process's memory goes when it ends. Below i
 build's process: starting Python and importing GX in another process would cost ~4 s."""
 
 
-def in_own_process(function: Callable[..., T], *args: Any) -> T:
+def in_own_process(function: Callable[..., T], *args: Any,
+                   meanwhile: Callable[[], None] | None = None) -> T:
     """function(*args) in a new Python process (spawned, so nothing of this one is shared),
     which ends when it returns: the spare process if one was started (start_spare_process),
-    else one started now."""
+    else one started now. meanwhile() runs here while the process works."""
     global _spare
     pool, _spare = _spare or _new_process(), None
     with pool:
-        return pool.submit(function, *args).result()
+        result = pool.submit(function, *args)
+        if meanwhile is not None:
+            meanwhile()
+        return result.result()
 
 
 _spare: ProcessPoolExecutor | None = None
@@ -117,9 +121,11 @@ def parsed_rows_expectations(folders: ArmtraceFolders,
     rows = parsed_rows.select(pl.len()).collect().item()
     if rows <= SUITES_IN_OWN_PROCESS_ABOVE:
         return suite_check_result(run_suite("parsed_rows", parsed_rows, PARSED_ROWS_SUITE, docs))
-    result = in_own_process(run_suite, "parsed_rows", parsed_rows, PARSED_ROWS_SUITE, docs)
-    start_spare_process()  # for the items suite, which will have as many rows or nearly
-    return suite_check_result(result)
+    # the spare, for the items suite (which will have as many rows or nearly), imports GX
+    # beside this suite, on the core this suite and the waiting build leave idle
+    return suite_check_result(in_own_process(run_suite, "parsed_rows", parsed_rows,
+                                             PARSED_ROWS_SUITE, docs,
+                                             meanwhile=start_spare_process))
 
 
 @dg.asset_check(asset=curated_tables, blocking=True)

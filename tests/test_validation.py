@@ -266,8 +266,8 @@ def test_a_build_above_the_threshold_runs_each_suite_in_its_own_process(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spawned = []
     monkeypatch.setattr(checks, "SUITES_IN_OWN_PROCESS_ABOVE", 0)
-    monkeypatch.setattr(checks, "in_own_process", lambda *call: spawned.append(call[0]) or
-                        in_own_process(*call))
+    monkeypatch.setattr(checks, "in_own_process", lambda *call, **options: spawned.append(
+        call[0]) or in_own_process(*call, **options))
     raw = write_dirty_raw_folder(tmp_path / "raw")
     assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "curated"),
                  "--reports", str(tmp_path / "reports"), "--today", TODAY]) == 0
@@ -287,6 +287,17 @@ def test_the_spare_process_runs_the_next_suite_only() -> None:
     assert spare_pids == {ran_in}
     assert checks._spare is None
     assert in_own_process(os.getpid) not in (ran_in, os.getpid())
+
+
+def test_meanwhile_runs_while_the_process_works() -> None:
+    """The parsed-rows check starts the spare process this way, so that it imports GX while
+    the suite runs rather than during the steps after."""
+    ran_at = []
+    start = time.monotonic()
+    in_own_process(time.sleep, 1.5, meanwhile=lambda: ran_at.append(time.monotonic()))
+    (meanwhile_at,) = ran_at
+    assert time.monotonic() - meanwhile_at > 1.0  # not after the process returned
+    assert meanwhile_at - start < 1.0
 
 
 def test_a_spare_process_no_suite_needs_is_stopped(tmp_path: Path) -> None:
