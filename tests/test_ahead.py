@@ -44,7 +44,9 @@ def test_the_next_result_is_computed_while_the_caller_uses_this_one() -> None:
     recorder = Recorder()
     results = computed_ahead(recorder.slow_square, [1, 2], threads=1)
     assert next(results) == 1
-    time.sleep(0.1)  # the caller at work
+    deadline = time.monotonic() + 5
+    while recorder.done != [1, 2] and time.monotonic() < deadline:  # the caller at work
+        time.sleep(0.01)
     assert recorder.done == [1, 2]
     assert next(results) == 4
 
