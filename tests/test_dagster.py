@@ -97,3 +97,23 @@ def test_duckdb_spills_past_its_memory_limit_instead_of_caching_most_of_the_mach
                                     "current_setting('temp_directory')").fetchall()
     assert limit == "1.8 GiB"  # DuckDB prints 2GB (10^9 bytes) in GiB
     assert spill == str(paths.work_dir / "duckdb-spill")
+
+
+def test_the_checkpoint_keeps_the_row_groups_as_written(tmp_path: Path) -> None:
+    """DuckDB copies each Parquet part into row groups of 122,880 rows and a short remainder.
+    Merging the remainders at the checkpoint rewrote (decompressed and compressed again)
+    nearly all of items: the build's database must keep them as written."""
+    paths = Paths.resolve(tmp_path / "raw", tmp_path / "curated", tmp_path / "reports")
+    paths.work_dir.mkdir(parents=True)
+    for part in range(2):
+        pl.DataFrame({"record_id": [f"R-{part}-{n}" for n in range(130_000)]}).write_parquet(
+            tmp_path / f"part-{part}.parquet")
+    with build_definitions(paths).resources["duckdb"].get_connection() as con:
+        con.execute(f"CREATE TABLE items AS SELECT * FROM "
+                    f"read_parquet('{tmp_path / 'part-*.parquet'}')")
+        written = con.sql("SELECT count(DISTINCT row_group_id) "
+                          "FROM pragma_storage_info('items')").fetchall()
+        con.execute("CHECKPOINT")
+        kept = con.sql("SELECT count(DISTINCT row_group_id) "
+                       "FROM pragma_storage_info('items')").fetchall()
+    assert written == kept == [(4,)]  # 122,880 + 7,120 rows for each part
