@@ -102,7 +102,7 @@ def test_duckdb_spills_past_its_memory_limit_instead_of_caching_most_of_the_mach
 def test_the_checkpoint_keeps_the_row_groups_as_written(tmp_path: Path) -> None:
     """DuckDB copies each Parquet part into row groups of 122,880 rows and a short remainder.
     Merging the remainders at the checkpoint rewrote (decompressed and compressed again)
-    nearly all of items: the build's database must keep them as written."""
+    much of items: the build's database must keep them as written."""
     paths = Paths.resolve(tmp_path / "raw", tmp_path / "curated", tmp_path / "reports")
     paths.work_dir.mkdir(parents=True)
     for part in range(2):
