@@ -1,8 +1,8 @@
 """The asset graph: one asset per stage output, grouped by stage.
 
-ingest: raw_files -> parsed_rows, file_reads; transfer_rows, transfer_reads
-clean: corrected_rows, corrections_applied (analysts' corrections) -> normalised_rows;
-       normalised_transfers
+ingest: raw_files; transfer_rows, transfer_reads
+clean: normalised_rows, file_reads, corrections_applied (each item log read, corrected and
+       normalised in one pass); normalised_transfers
 resolve: resolved_rows
 publish: curated_tables (into the work database)
 figures: figures (fig_<id> tables in the work database)
@@ -26,12 +26,12 @@ from pydantic import Field
 
 from pipeline.columns import TRANSFERS
 from pipeline.fingerprint import MANIFEST_FILE, current_manifest, next_future_date
-from pipeline.parts import Parts, carry_over
+from pipeline.parts import Parts
 from pipeline.reference import Reference
 from pipeline.report.build import build_reports
 from pipeline.resources import ArmtraceFolders, BuildLock, ValidationSettings
-from pipeline.stages.clean import cut_off_date, normalise_files
-from pipeline.stages.correct import apply_corrections, load_corrections
+from pipeline.stages.clean import cut_off_date
+from pipeline.stages.correct import FileByFileCorrections, load_corrections
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.figures import (
     DEFAULT_PERIOD_EDGES,
@@ -42,6 +42,7 @@ from pipeline.stages.figures import (
     load_settings,
     save_settings,
 )
+from pipeline.stages.item_logs import normalise_logs
 from pipeline.stages.publish import (
     comment_table,
     curated_frames,
@@ -51,7 +52,7 @@ from pipeline.stages.publish import (
     write_resolved_tables,
     write_table,
 )
-from pipeline.stages.read import read_dataset, write_dataset
+from pipeline.stages.read import read_dataset
 from pipeline.stages.resolve import resolve_decisions
 from pipeline.stages.transfers import normalise_transfers, transfer_frames
 from pipeline.tables import (
@@ -100,70 +101,6 @@ def raw_files(
 @dg.multi_asset(
     group_name="ingest",
     outs={
-        "parsed_rows": dg.AssetOut(
-            description="Every row of every item log as text under canonical column names, "
-                        "with file, sheet, line and original cells.", kinds={"polars"}),
-        "file_reads": dg.AssetOut(
-            description="How each item log was read: encoding, delimiter, sheets, rows, "
-                        "status and problem.", kinds={"polars"}),
-    },
-)
-def read_logs(
-    context: dg.AssetExecutionContext, folders: ArmtraceFolders, raw_files: pl.DataFrame
-) -> tuple[Parts, pl.DataFrame]:
-    """Read file by file (write_dataset), so that memory follows the largest log."""
-    rows, reads = write_dataset(folders.paths.raw_dir, raw_files,
-                                folders.paths.parts_dir("parsed_rows"))
-    context.add_output_metadata({
-        "rows_in": int(reads["rows_read"].sum()),
-        "files_read": reads.height,
-        "unreadable_files": reads.filter(pl.col("status") == "unreadable").height,
-        "preview": preview(rows.scan().select("source_file", "source_line", "record_id",
-                                              "category").head().collect()),
-    }, output_name="parsed_rows")
-    context.add_output_metadata({"by_status": dg.MetadataValue.json(counts(reads, "status")),
-                                 "preview": preview(reads.select("path", "status", "rows_read"))},
-                                output_name="file_reads")
-    return rows, reads
-
-
-@dg.multi_asset(
-    group_name="clean",
-    outs={
-        "corrected_rows": dg.AssetOut(
-            description="Parsed rows with the analysts' corrections (data/corrections) applied "
-                        "to their text; original cells untouched.", kinds={"polars"}),
-        "corrections_applied": dg.AssetOut(
-            description="Audit of every correction applied: file, entry, record, field, "
-                        "expected and new text, reason, who decided, row changed.",
-            kinds={"polars"}),
-    },
-)
-def apply_analyst_corrections(
-    context: dg.AssetExecutionContext, folders: ArmtraceFolders, parsed_rows: pl.LazyFrame
-) -> tuple[Parts, pl.DataFrame]:
-    """Fails, naming each correction and what to do, when a guard no longer holds."""
-    corrections_dir = folders.paths.corrections_dir
-    plan, applied = apply_corrections(parsed_rows, load_corrections(corrections_dir),
-                                      corrections_dir)
-    # the logs no correction touches keep their parts; the others are written file by file
-    # (one streamed sink of the plan held most of the rows at once)
-    rows = carry_over(folders.paths.stage_file("parsed_rows"), plan,
-                      folders.paths.parts_dir("corrected_rows"), applied["source_file"])
-    context.add_output_metadata({"rows_changed": applied["row_number"].n_unique()},
-                                output_name="corrected_rows")
-    context.add_output_metadata({
-        "corrections_dir": dg.MetadataValue.path(str(corrections_dir)),
-        "changes": applied.height,
-        "by_field": dg.MetadataValue.json(counts(applied, "field")),
-        "preview": preview(applied.select("corrections_file", "record_id", "field", "value")),
-    }, output_name="corrections_applied")
-    return rows, applied
-
-
-@dg.multi_asset(
-    group_name="ingest",
-    outs={
         "transfer_rows": dg.AssetOut(
             description="Every row of every transfer record as text under canonical column "
                         "names, with file, sheet, line and original cells.", kinds={"polars"}),
@@ -190,36 +127,70 @@ class CleanConfig(dg.Config):
         return cut_off_date(self.today)
 
 
-@dg.asset(group_name="clean", kinds={"polars"})
+@dg.multi_asset(
+    group_name="clean",
+    outs={
+        "normalised_rows": dg.AssetOut(
+            description="Every row of every item log, read, corrected and normalised: its "
+                        "file, sheet, line and original cells, its text under canonical "
+                        "names (analysts' corrections applied), the typed values, and the "
+                        "contract rules it breaks.", kinds={"polars"}),
+        "file_reads": dg.AssetOut(
+            description="How each item log was read: encoding, delimiter, sheets, rows, "
+                        "status and problem.", kinds={"polars"}),
+        "corrections_applied": dg.AssetOut(
+            description="Audit of every correction applied: file, entry, record, field, "
+                        "expected and new text, reason, who decided, row changed.",
+            kinds={"polars"}),
+    },
+)
 def normalised_rows(
     context: dg.AssetExecutionContext, config: CleanConfig, folders: ArmtraceFolders,
-    corrected_rows: pl.LazyFrame,
-) -> Parts:
-    """Parsed (and corrected) rows with normalised values and the list of contract rules each
-    one breaks, normalised file by file (normalise_files)."""
-    reference = Reference.load(folders.paths.reference_dir)
-    parts = normalise_files(corrected_rows, reference, config.cut_off(),
-                            folders.paths.parts_dir("normalised_rows"))
-    reasons = parts.scan().select(pl.col("reasons")).collect()
+    raw_files: pl.DataFrame,
+) -> tuple[Parts, pl.DataFrame, pl.DataFrame]:
+    """Each item log read, corrected (data/corrections) and normalised in one pass, file by
+    file (normalise_logs). Fails, naming each correction and what to do, when a correction's
+    guard no longer holds."""
+    paths = folders.paths
+    parts, reads, applied = normalise_logs(
+        paths.raw_dir, raw_files,
+        FileByFileCorrections(load_corrections(paths.corrections_dir), paths.corrections_dir),
+        Reference.load(paths.reference_dir), config.cut_off(), paths.parts_dir("normalised_rows"))
+    rows = parts.scan().select("source_file", "source_line", "record_id", "category", "reasons")
+    reasons = rows.select("reasons").collect()
     context.add_output_metadata({
         "rows_in": reasons.height,
+        "rows_corrected": applied["row_number"].n_unique(),
         "rows_with_problems": reasons.filter(pl.col("reasons").list.len() > 0).height,
         "problems_by_reason": dg.MetadataValue.json(
             counts(reasons.select(pl.col("reasons").explode().drop_nulls()), "reasons")),
-    })
-    return parts
+        "preview": preview(rows.drop("reasons").head().collect()),
+    }, output_name="normalised_rows")
+    context.add_output_metadata({
+        "files_read": reads.height,
+        "unreadable_files": reads.filter(pl.col("status") == "unreadable").height,
+        "by_status": dg.MetadataValue.json(counts(reads, "status")),
+        "preview": preview(reads.select("path", "status", "rows_read")),
+    }, output_name="file_reads")
+    context.add_output_metadata({
+        "corrections_dir": dg.MetadataValue.path(str(paths.corrections_dir)),
+        "changes": applied.height,
+        "by_field": dg.MetadataValue.json(counts(applied, "field")),
+        "preview": preview(applied.select("corrections_file", "record_id", "field", "value")),
+    }, output_name="corrections_applied")
+    return parts, reads, applied
 
 
 @dg.asset(group_name="clean", kinds={"polars"})
 def normalised_transfers(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, transfer_rows: pl.DataFrame,
-    parsed_rows: pl.LazyFrame,
+    normalised_rows: pl.LazyFrame,
 ) -> pl.DataFrame:
     """Transfer rows with normalised values and the rules each one breaks. Dates after the
     item logs' cut-off (`today` of normalised_rows) are future dates here too."""
     reference = Reference.load(folders.paths.reference_dir)
     frame = normalise_transfers(transfer_rows, reference, run_cut_off(context),
-                                first_row_number=parsed_rows.select(pl.len()).collect().item())
+                                first_row_number=normalised_rows.select(pl.len()).collect().item())
     reasons = frame.select(pl.col("reasons").explode().drop_nulls())
     context.add_output_metadata({
         "rows_in": frame.height,
@@ -361,5 +332,5 @@ def published(
     })
 
 
-ASSETS = [raw_files, read_logs, apply_analyst_corrections, normalised_rows, resolved_rows,
-          curated_tables, figures, report, published, read_transfers, normalised_transfers]
+ASSETS = [raw_files, normalised_rows, resolved_rows, curated_tables, figures, report, published,
+          read_transfers, normalised_transfers]

@@ -4,8 +4,9 @@ Every check is blocking unless it says otherwise, so a failure stops the run bef
 report and the publish step, and the previous database and reports stay as they were.
 
 - `every_row_accounted_for` (resolved_rows): each input row has one disposition.
-- `parsed_rows_expectations`, `items_expectations`: the Great Expectations suites of
-  pipeline/validation.py (ERROR expectations block, WARN ones are reported).
+- `parsed_rows_expectations` (normalised_rows), `items_expectations` (curated_tables): the
+  Great Expectations suites of pipeline/validation.py (ERROR expectations block, WARN ones
+  are reported).
 - `row_accounting` (curated_tables): rows in equal rows placed; the quarantined share is at
   most the threshold.
 - `reconciliation` (figures): the figures agree with each other and with items
@@ -113,17 +114,19 @@ def _new_process() -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
 
 
-@dg.asset_check(asset=dg.AssetKey("parsed_rows"), blocking=True)
+@dg.asset_check(asset=dg.AssetKey("normalised_rows"), blocking=True)
 def parsed_rows_expectations(folders: ArmtraceFolders,
-                             parsed_rows: pl.LazyFrame) -> dg.AssetCheckResult:
-    """GX suite on the parsed rows: row_number a unique key, provenance on every row."""
+                             normalised_rows: pl.LazyFrame) -> dg.AssetCheckResult:
+    """GX suite on the rows as parsed: row_number a unique key, provenance on every row (the
+    read stage's columns, which corrections and cleaning leave as they are)."""
     docs = folders.paths.work_dir / DATA_DOCS_DIR / "parsed_rows"
-    rows = parsed_rows.select(pl.len()).collect().item()
+    rows = normalised_rows.select(pl.len()).collect().item()
     if rows <= SUITES_IN_OWN_PROCESS_ABOVE:
-        return suite_check_result(run_suite("parsed_rows", parsed_rows, PARSED_ROWS_SUITE, docs))
+        return suite_check_result(run_suite("parsed_rows", normalised_rows, PARSED_ROWS_SUITE,
+                                            docs))
     # the spare, for the items suite (which will have as many rows or nearly), imports GX
     # beside this suite, on the core this suite and the waiting build leave idle
-    return suite_check_result(in_own_process(run_suite, "parsed_rows", parsed_rows,
+    return suite_check_result(in_own_process(run_suite, "parsed_rows", normalised_rows,
                                              PARSED_ROWS_SUITE, docs,
                                              meanwhile=start_spare_process))
 

@@ -30,8 +30,7 @@ if TYPE_CHECKING:  # Dagster and the asset graph load only when a build runs (~2
 
 TIMINGS_FILE = "build-timings.json"
 STAGE_OF_STEP = {
-    "raw_files": "discover", "read_logs": "read", "apply_analyst_corrections": "correct",
-    "normalised_rows": "clean",
+    "raw_files": "discover", "normalised_rows": "clean",
     "resolved_rows": "resolve", "curated_tables": "write", "figures": "figures", "report": "report",
     "published": "publish", "read_transfers": "read", "normalised_transfers": "clean",
 }

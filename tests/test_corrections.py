@@ -15,7 +15,12 @@ from pipeline.cli import main
 from pipeline.columns import CANONICAL_NAMES
 from pipeline.diff import context_lines
 from pipeline.paths import REPO_ROOT
-from pipeline.stages.correct import CorrectionError, apply_corrections, load_corrections
+from pipeline.stages.correct import (
+    CorrectionError,
+    FileByFileCorrections,
+    apply_corrections,
+    load_corrections,
+)
 from tests.conftest import TODAY, build, write_log
 
 ROW = {"record_id": "", "documented_on": "2016-01-10", "documented_in": "Iraq", "site": "Mosul",
@@ -207,12 +212,29 @@ def test_correction_that_matches_no_row_fails(tmp_path: Path,
     assert not (tmp_path / "curated" / "armtrace.duckdb").exists()
 
 
-def test_correction_limited_to_a_file_without_the_record_fails(tmp_path: Path) -> None:
+def apply_file_by_file(parsed: pl.DataFrame, folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The corrections applied to each file's rows in turn, as a build applies them."""
+    by_file = FileByFileCorrections(load_corrections(folder), folder)
+    corrected = [by_file.apply(rows)
+                 for rows in parsed.partition_by("source_file", maintain_order=True)]
+    return pl.concat(corrected), by_file.audit()
+
+
+def apply_at_once(parsed: pl.DataFrame, folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return apply_corrections(parsed, load_corrections(folder), folder)
+
+
+APPLY = [apply_at_once, apply_file_by_file]
+
+
+@pytest.mark.parametrize("apply", APPLY)
+def test_correction_limited_to_a_file_without_the_record_fails(tmp_path: Path, apply) -> None:
+    """The record is in a.csv, read before b.csv: the message must still say where it is."""
     _, folder = write_inputs(tmp_path, ENTRY.replace(
         "field:", "source_file: items/team/b.csv\n    field:"))
     with pytest.raises(CorrectionError, match=r"no row has record_id 'R-1' in items/team/b\.csv "
                                               r"\(it is in items/team/a\.csv\)"):
-        apply_corrections(parsed_frame().lazy(), load_corrections(folder), folder)
+        apply(parsed_frame(), folder)
 
 
 def parsed_frame() -> pl.DataFrame:
@@ -227,27 +249,36 @@ def parsed_frame() -> pl.DataFrame:
     return frame.with_row_index("row_number").with_columns(pl.col("row_number").cast(pl.Int64))
 
 
-def test_two_corrections_of_the_same_cell_fail(tmp_path: Path) -> None:
+@pytest.mark.parametrize("apply", APPLY)
+def test_two_corrections_of_the_same_cell_fail(tmp_path: Path, apply) -> None:
     second = ENTRY.split("\n", 1)[1].replace('"Bulgaria"', '"Belarus"')
     _, folder = write_inputs(tmp_path, ENTRY + second)
     with pytest.raises(CorrectionError) as failure:
-        apply_corrections(parsed_frame().lazy(), load_corrections(folder), folder)
+        apply(parsed_frame(), folder)
     message = str(failure.value)
     assert "entry 1 (line 2) and" in message and "entry 2 (line 9)" in message
     assert "change field country_of_manufacture of record_id 'R-1'" in message
 
 
-def test_apply_leaves_cells_and_other_rows_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("apply", APPLY)
+def test_apply_leaves_cells_and_other_rows_alone(tmp_path: Path, apply) -> None:
     _, folder = write_inputs(tmp_path)
     parsed = parsed_frame()
-    plan, audit = apply_corrections(parsed.lazy(), load_corrections(folder), folder)
-    corrected = plan.collect()
+    corrected, audit = apply(parsed, folder)
     assert corrected["cells"].equals(parsed["cells"])
     changed = corrected.filter(
         pl.col("country_of_manufacture").ne_missing(parsed["country_of_manufacture"]))
     assert changed["record_id"].to_list() == ["R-1", "R-2", "R-3", "R-4"]
     assert corrected.drop("country_of_manufacture").equals(parsed.drop("country_of_manufacture"))
     assert audit.height == 4
+
+
+def test_file_by_file_gives_what_applying_at_once_gives(tmp_path: Path) -> None:
+    _, folder = write_inputs(tmp_path)
+    by_file, by_file_audit = apply_file_by_file(parsed_frame(), folder)
+    at_once, at_once_audit = apply_at_once(parsed_frame(), folder)
+    assert by_file_audit.height == 4
+    assert by_file.equals(at_once) and by_file_audit.equals(at_once_audit)
 
 
 @pytest.mark.parametrize(("corrections", "expected"), [

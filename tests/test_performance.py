@@ -77,7 +77,7 @@ def test_a_build_publishes_without_keeping_stage_outputs_in_memory(tmp_path: Pat
     result = run_build(paths, build_run_config(TODAY, None), max_quarantined_share=1.0)
     assert result.success
     assert {event.step_key for event in result.get_step_success_events()} >= {
-        "read_logs", "normalised_rows", "resolved_rows", "curated_tables", "published"}
+        "raw_files", "normalised_rows", "resolved_rows", "curated_tables", "published"}
     assert paths.database.exists()
     with pytest.raises(dg.DagsterInvariantViolationError):
         result.output_for_node("resolved_rows")

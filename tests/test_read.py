@@ -17,10 +17,13 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from pipeline.columns import CANONICAL_NAMES, REQUIRED_NAMES
+from pipeline.columns import CANONICAL_NAMES, ITEMS, REQUIRED_NAMES
+from pipeline.reference import Reference
 from pipeline.stages import read as read_stage
+from pipeline.stages.correct import CORRECTION_SCHEMA, FileByFileCorrections
 from pipeline.stages.discover import discover_raw_files
-from pipeline.stages.read import read_dataset, write_dataset
+from pipeline.stages.item_logs import normalise_logs
+from pipeline.stages.read import read_dataset, read_files
 
 # The five required columns under their canonical names, and one value for each.
 REQUIRED_HEADER = {name: name for name in REQUIRED_NAMES}
@@ -397,10 +400,10 @@ def test_xlsx_reads_every_sheet_that_starts_with_a_header(tmp_path: Path) -> Non
 
 def test_workbooks_read_ahead_give_the_rows_and_report_of_reading_in_order(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """write_dataset reads the workbooks on a thread of their own, ahead of their turn
-    (outcomes_in_order): the rows, their numbers and the report are those of reading the
-    files one after another, workbooks between delimited logs and an unreadable one among
-    them; the spilled workbooks are gone afterwards."""
+    """read_files with a spill folder reads the workbooks on a thread of their own, ahead of
+    their turn (outcomes_in_order): the rows, their numbers and the report are those of
+    reading the files one after another, workbooks between delimited logs and an unreadable
+    one among them; the spilled workbooks are gone afterwards."""
     raw = tmp_path / "raw"
     write(raw, "a.csv", delimited([list(REQUIRED_HEADER), list(ROW.values())]))
     write_workbook(raw / "items" / "b.xlsx", ["Items"])
@@ -418,20 +421,22 @@ def test_workbooks_read_ahead_give_the_rows_and_report_of_reading_in_order(
     in_order, order_report = read(raw)
     assert readers == [threading.current_thread().name] * 3
 
-    parts, report = write_dataset(raw, discover_raw_files(raw), tmp_path / "parts" / "parsed")
+    spill = tmp_path / "spill"
+    ahead = list(read_files(raw, discover_raw_files(raw), ITEMS, spill))
 
-    assert parts.scan().collect().equals(in_order)
-    assert report.equals(order_report)
+    assert pl.concat([rows for rows, _ in ahead]).equals(in_order)
+    assert pl.DataFrame([line for _, line in ahead],
+                        schema=read_stage.FILE_REPORT_SCHEMA).equals(order_report)
     assert in_order["source_file"].unique(maintain_order=True).to_list() == [
         f"items/{name}" for name in ("a.csv", "b.xlsx", "c.xlsx", "d.csv", "e.xlsx")]
     assert len(readers) == 6 and threading.current_thread().name not in readers[3:]
-    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["parsed"]
+    assert list(spill.iterdir()) == []
 
 
 def test_a_failed_read_leaves_no_workbooks_spilled(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A read that fails (here, an unexpected error on the delimited log after a workbook)
-    stops the read-ahead and removes what it spilled."""
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: Reference) -> None:
+    """A build's read that fails (here, an unexpected error on the delimited log after a
+    workbook) stops the read-ahead and removes what it spilled (normalise_logs)."""
     raw = tmp_path / "raw"
     write_workbook(raw / "items" / "a.xlsx", ["Items"])
     write(raw, "b.csv", delimited([list(REQUIRED_HEADER), list(ROW.values())]))
@@ -441,6 +446,8 @@ def test_a_failed_read_leaves_no_workbooks_spilled(
         raise RuntimeError(f"cannot read {path.name}")
 
     monkeypatch.setitem(read_stage.READERS, "delimited", broken)
+    corrections = FileByFileCorrections(pl.DataFrame(schema=CORRECTION_SCHEMA), tmp_path)
     with pytest.raises(RuntimeError, match=r"cannot read b\.csv"):
-        write_dataset(raw, discover_raw_files(raw), tmp_path / "parts" / "parsed")
-    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["parsed"]
+        normalise_logs(raw, discover_raw_files(raw), corrections, reference,
+                       dt.date(2026, 1, 1), tmp_path / "parts" / "normalised")
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["normalised"]

@@ -13,16 +13,17 @@ per distinct value and joined back, so the cost does not grow with row count in 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from pipeline.ahead import computed_ahead
-from pipeline.columns import REQUIRED_NAMES
-from pipeline.parts import ROWS_PER_PART, Parts, each_file, in_slices, write_parts
+from pipeline.columns import ITEMS, REQUIRED_NAMES
+from pipeline.parts import ROWS_PER_PART, Parts, write_parts
 from pipeline.reference import CYRILLIC_LOOKALIKES, Reference, designation_key
+from pipeline.stages.read import parsed_schema
 
 EARLIEST_YEAR = 1850
 UNKNOWN_MARKERS = ("unknown", "unk", "n/a", "na", "n.a.", "?", "-", "--", "none", "not known",
@@ -131,27 +132,27 @@ def normalise_rows(parsed: pl.DataFrame, reference: Reference, today: dt.date,
     return frame.with_columns(reasons=reason_codes(), cells_hash=pl.col("cells").hash())
 
 
-def normalise_files(parsed: pl.LazyFrame, reference: Reference, today: dt.date,
-                    parts_dir: Path, rows_per_part: int = ROWS_PER_PART) -> Parts:
-    """normalise_rows one source file at a time, in slices of at most `rows_per_part` rows,
-    each slice written to a Parquet part of its own in `parts_dir`.
+def normalise_each_file(files: Iterable[pl.DataFrame], reference: Reference, today: dt.date,
+                        parts_dir: Path, rows_per_part: int = ROWS_PER_PART) -> Parts:
+    """normalise_rows on each source file's rows as they come, in slices of at most
+    `rows_per_part` rows, each slice written to a Parquet part of its own in `parts_dir`.
 
     The only rule that compares rows (duplicate_record_id) compares rows of one file, so its
     conflicts are found per file before the file is sliced: this gives what normalising every
-    row at once gives, with a slice of one file in memory at a time. Needs what
-    normalise_rows needs; rows of one file must be contiguous in row_number order, as the read
-    stage numbers them.
+    row at once gives, with one file and two slices in memory at a time. Needs each frame
+    with what normalise_rows needs, the rows of one file, in row order.
     """
     def slices_with_conflicts() -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-        for file_rows in each_file(parsed):
-            conflicts = conflicting_ids(file_rows)
-            for rows in in_slices(file_rows, rows_per_part):
+        for file_rows in files:
+            conflicts = conflicting_ids(file_rows.lazy())
+            for rows in file_rows.iter_slices(rows_per_part):
                 yield rows, conflicts
 
     def normalise(task: tuple[pl.DataFrame, pl.DataFrame]) -> pl.DataFrame:
         return normalise_rows(task[0], reference, today, task[1])
 
-    schema = normalise_rows(parsed.head(0).collect(), reference, today).schema
+    parsed = pl.DataFrame(schema={"row_number": pl.Int64, **parsed_schema(ITEMS)})
+    schema = normalise_rows(parsed, reference, today).schema
     # Two threads: on one, a Python call per distinct value and the part's write left one
     # core idle 15% of the time. publish has DuckDB copy these parts into the curated tables.
     normalised = computed_ahead(normalise, slices_with_conflicts(), threads=2)
@@ -336,8 +337,11 @@ def conflicting_ids(rows: pl.LazyFrame) -> pl.DataFrame:
     lines = pl.col("source_line").cast(pl.String).implode().over(groups).list.join(", ")
     message = pl.format("duplicate_record_id: record_id {} appears on lines {} of this file with "
                         "different content; keep one row per record", quoted("record_id"), lines)
+    # one chunk: on the rows of a log as read (not through Parquet), polars 2.1 panicked
+    # formatting the message over the filtered frame ("assertion failed: i < self.len()")
     return candidates.select("row_number", *groups, "source_line", "cells").collect().filter(
-        pl.col("cells").n_unique().over(groups) > 1).select("row_number", message=message)
+        pl.col("cells").n_unique().over(groups) > 1).rechunk().select("row_number",
+                                                                      message=message)
 
 
 def _flag_conflicting_ids(frame: pl.DataFrame, conflicts: pl.DataFrame) -> pl.DataFrame:

@@ -36,6 +36,10 @@ WHAT_TO_DO = "review the log and update or delete the correction"
 
 Text = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1)]
 
+PARSED_COLUMNS = {"row_number": pl.Int64, "source_file": pl.String, "source_sheet": pl.String,
+                  "source_line": pl.Int64, **dict.fromkeys(CANONICAL_NAMES, pl.String)}
+"""The parsed-row columns corrections read (match_corrections)."""
+
 CORRECTION_SCHEMA = {
     "corrections_file": pl.String, "corrections_sha256": pl.String, "entry": pl.Int64,
     "corrections_line": pl.Int64, "record_id": pl.String, "only_file": pl.String,
@@ -243,24 +247,66 @@ def correction_problems(corrections: pl.DataFrame, matches: pl.DataFrame,
     return [message for *_, message in sorted(problems)]
 
 
+class FileByFileCorrections:
+    """The corrections applied to one source file's parsed rows at a time (`apply`), and
+    then checked across every file (`audit`): a correction whose record no file has, whose
+    guard fails, or that changes a cell another correction changes too, fails the build.
+
+    The build reads, corrects and normalises each log in one pass, so the rows of a file are
+    corrected before the next file is read; the problems are raised once every file is seen,
+    listing them all, and the build then publishes nothing.
+    """
+
+    def __init__(self, corrections: pl.DataFrame, corrections_dir: Path) -> None:
+        self.corrections = corrections
+        self.corrections_dir = corrections_dir
+        self._ids = corrections["record_id"].unique().implode()
+        self._matches: list[pl.DataFrame] = []
+        self._seen: list[pl.DataFrame] = []  # (record_id, source_file) of the named records
+
+    def apply(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """`rows` with every correction that targets them applied. Needs the parsed-row
+        columns (match_corrections); `rows` may be one file's or any set of whole files'."""
+        if self.corrections.is_empty():
+            return rows
+        matches = match_corrections(rows.lazy(), self.corrections)
+        self._matches.append(matches)
+        self._seen.append(rows.select("record_id", "source_file").filter(
+            pl.col("record_id").is_in(self._ids)))
+        for (field,), changes in matches.partition_by("field", as_dict=True).items():
+            # two corrections of one cell fail the build at audit(); here either will do
+            changes = changes.unique("row_number", keep="first", maintain_order=True)
+            targeted = pl.col("row_number").is_in(changes["row_number"].implode())
+            new_text = pl.col("row_number").replace_strict(
+                changes["row_number"], changes["value"], default=None, return_dtype=pl.String)
+            rows = rows.with_columns(
+                pl.when(targeted).then(new_text).otherwise(pl.col(field)).alias(field))
+        return rows
+
+    def audit(self) -> pl.DataFrame:
+        """The `corrections` table of every correction applied so far. Raises
+        CorrectionError, listing every problem, when any correction could not be applied as
+        written."""
+        no_rows = pl.LazyFrame(schema=PARSED_COLUMNS)
+        matches = pl.concat([match_corrections(no_rows, self.corrections), *self._matches]).sort(
+            "corrections_file", "entry", "row_number")
+        seen = pl.concat([no_rows.select("record_id", "source_file").collect(), *self._seen])
+        problems = correction_problems(self.corrections, matches, seen.lazy(),
+                                       self.corrections_dir)
+        if problems:
+            raise CorrectionError(_problem_list("cannot apply", problems))
+        return CORRECTIONS.select(matches)
+
+
 def apply_corrections(
-    parsed: pl.LazyFrame, corrections: pl.DataFrame, corrections_dir: Path
-) -> tuple[pl.LazyFrame, pl.DataFrame]:
-    """The parsed rows with every correction applied (a plan, row by row, that the asset
-    collects file by file), and the audit (the `corrections` table).
+    parsed: pl.DataFrame, corrections: pl.DataFrame, corrections_dir: Path
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The parsed rows with every correction applied, and the audit (the `corrections` table):
+    FileByFileCorrections on rows taken all at once.
 
     Raises CorrectionError, listing every problem, when any correction cannot be applied as
     written; then nothing is applied.
     """
-    matches = match_corrections(parsed, corrections)
-    problems = correction_problems(corrections, matches, parsed, corrections_dir)
-    if problems:
-        raise CorrectionError(_problem_list("cannot apply", problems))
-    corrected = parsed
-    for (field,), changes in matches.partition_by("field", as_dict=True).items():
-        targeted = pl.col("row_number").is_in(changes["row_number"].implode())
-        new_text = pl.col("row_number").replace_strict(
-            changes["row_number"], changes["value"], default=None, return_dtype=pl.String)
-        corrected = corrected.with_columns(
-            pl.when(targeted).then(new_text).otherwise(pl.col(field)).alias(field))
-    return corrected, CORRECTIONS.select(matches)
+    by_file = FileByFileCorrections(corrections, corrections_dir)
+    corrected = by_file.apply(parsed)
+    return corrected, by_file.audit()

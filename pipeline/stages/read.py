@@ -13,7 +13,6 @@ import codecs
 import csv
 import io
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -22,7 +21,6 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.columns import ITEMS, Contract
-from pipeline.parts import Parts, write_parts
 
 DELIMITERS = (",", ";", "\t", "|")
 MIN_HEADER_MATCHES = 2  # a first row naming at least two contract columns is a header
@@ -541,27 +539,3 @@ def read_dataset(raw_dir: Path, raw_files: pl.DataFrame,
     empty = pl.DataFrame(schema={"row_number": pl.Int64, **parsed_schema(contract)})
     return (pl.concat([empty, *(rows for rows, _ in files)]),
             pl.DataFrame([line for _, line in files], schema=FILE_REPORT_SCHEMA))
-
-
-def write_dataset(raw_dir: Path, raw_files: pl.DataFrame, parts_dir: Path,
-                  contract: Contract = ITEMS) -> tuple[Parts, pl.DataFrame]:
-    """read_dataset, with each file's rows written to a Parquet part of its own in
-    `parts_dir` as soon as they are read: the parts and the report. However large the
-    archive, only one file's rows are in memory at a time, beside the workbook being read
-    ahead (outcomes_in_order, spilled beside `parts_dir`)."""
-    report: list[dict] = []
-    spill_dir = parts_dir.with_name(parts_dir.name + "-workbooks")
-
-    def rows_of_each_file() -> Iterator[pl.DataFrame]:
-        for rows, line in read_files(raw_dir, raw_files, contract, spill_dir):
-            report.append(line)
-            yield rows
-
-    files = rows_of_each_file()
-    try:
-        parts = write_parts(parts_dir, {"row_number": pl.Int64, **parsed_schema(contract)},
-                            files)
-    finally:
-        files.close()  # a failed write stops the read-ahead now, not when files is collected
-        shutil.rmtree(spill_dir, ignore_errors=True)
-    return parts, pl.DataFrame(report, schema=FILE_REPORT_SCHEMA)
