@@ -1,10 +1,10 @@
 """A stage's rows written file by file: Parquet parts in row order, one per slice of a file.
 
 The item logs are read, corrected and normalised one file at a time
-(pipeline/stages/item_logs.py), each slice written as soon as it is ready, so only one log's
-rows are ever in memory, beside the workbook read ahead and two slices being normalised. The
-stage hands the folder on as `Parts`, which the IO manager moves into place (no copy) and
-later stages scan as one frame.
+(pipeline/stages/item_logs.py), each slice written as soon as it is ready, so the logs in
+memory are those of the slices under way and the next being read, beside the workbook read
+ahead. The stage hands the folder on as `Parts`, which the IO manager moves into place
+(no copy) and later stages scan as one frame.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from pipeline.paths import REPO_ROOT
 from pipeline.stages.correct import (
     CorrectionError,
     FileByFileCorrections,
-    apply_corrections,
     load_corrections,
 )
 from tests.conftest import TODAY, build, write_log
@@ -221,7 +220,10 @@ def apply_file_by_file(parsed: pl.DataFrame, folder: Path) -> tuple[pl.DataFrame
 
 
 def apply_at_once(parsed: pl.DataFrame, folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return apply_corrections(parsed, load_corrections(folder), folder)
+    """The corrections applied to every file's rows together."""
+    all_files = FileByFileCorrections(load_corrections(folder), folder)
+    corrected = all_files.apply(parsed)
+    return corrected, all_files.audit()
 
 
 APPLY = [apply_at_once, apply_file_by_file]

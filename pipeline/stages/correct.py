@@ -296,17 +296,3 @@ class FileByFileCorrections:
         if problems:
             raise CorrectionError(_problem_list("cannot apply", problems))
         return CORRECTIONS.select(matches)
-
-
-def apply_corrections(
-    parsed: pl.DataFrame, corrections: pl.DataFrame, corrections_dir: Path
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The parsed rows with every correction applied, and the audit (the `corrections` table):
-    FileByFileCorrections on rows taken all at once.
-
-    Raises CorrectionError, listing every problem, when any correction cannot be applied as
-    written; then nothing is applied.
-    """
-    by_file = FileByFileCorrections(corrections, corrections_dir)
-    corrected = by_file.apply(parsed)
-    return corrected, by_file.audit()

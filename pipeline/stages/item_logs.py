@@ -2,9 +2,9 @@
 corrections (correct.py) and normalise (clean.py) each log's rows, then write them once.
 
 Each stage is its own module and is tested on its own; this one only chains them, file by
-file. Handing each stage's rows on through Parquet files wrote every row twice more and read
-it back twice: at ten million rows the three stages took 54 to 59 s, and 45 to 46 s in one
-pass, with the same rows (docs/performance.md, seventh pass).
+file. Handing the rows from stage to stage through Parquet files wrote every row once more
+and read it back: at ten million rows the three stages took 54 to 59 s, and 45 to 46 s in
+one pass, with the same rows (docs/performance.md, seventh pass).
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ def normalise_logs(raw_dir: Path, raw_files: pl.DataFrame, corrections: FileByFi
     (FileByFileCorrections.audit, which raises CorrectionError, once every file is read,
     when a correction could not be applied as written).
 
-    Only one log's rows are in memory at a time, beside the workbook read ahead (spilled
-    beside `parts_dir`) and the two slices being normalised. Needs `raw_files` columns
-    path, dataset, format.
+    In memory at a time: the rows of the logs whose slices are being normalised or written
+    (at most three slices), of the next log being read, and of the workbook read ahead
+    (spilled beside `parts_dir` until its turn). Needs `raw_files` columns path, dataset,
+    format.
     """
     report: list[dict] = []
     spill_dir = parts_dir.with_name(parts_dir.name + "-workbooks")
