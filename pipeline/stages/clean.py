@@ -139,8 +139,8 @@ def normalise_each_file(files: Iterable[pl.DataFrame], reference: Reference, tod
 
     The only rule that compares rows (duplicate_record_id) compares rows of one file, so its
     conflicts are found per file before the file is sliced: this gives what normalising every
-    row at once gives, with one file and two slices in memory at a time. Needs each frame
-    with what normalise_rows needs, the rows of one file, in row order.
+    row at once gives, holding a file's rows and the slices under way. Needs each frame with
+    what normalise_rows needs, the rows of one file, in row order.
     """
     def slices_with_conflicts() -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
         for file_rows in files:
