@@ -23,7 +23,7 @@ from pipeline.ahead import computed_ahead
 from pipeline.columns import ITEMS, REQUIRED_NAMES
 from pipeline.parts import ROWS_PER_PART, Parts, write_parts
 from pipeline.reference import CYRILLIC_LOOKALIKES, Reference, designation_key
-from pipeline.stages.read import parsed_schema
+from pipeline.stages.read import numbered_schema
 
 EARLIEST_YEAR = 1850
 UNKNOWN_MARKERS = ("unknown", "unk", "n/a", "na", "n.a.", "?", "-", "--", "none", "not known",
@@ -151,8 +151,7 @@ def normalise_each_file(files: Iterable[pl.DataFrame], reference: Reference, tod
     def normalise(task: tuple[pl.DataFrame, pl.DataFrame]) -> pl.DataFrame:
         return normalise_rows(task[0], reference, today, task[1])
 
-    parsed = pl.DataFrame(schema={"row_number": pl.Int64, **parsed_schema(ITEMS)})
-    schema = normalise_rows(parsed, reference, today).schema
+    schema = normalise_rows(pl.DataFrame(schema=numbered_schema(ITEMS)), reference, today).schema
     # Two threads: on one, a Python call per distinct value and the part's write left one
     # core idle 15% of the time. publish has DuckDB copy these parts into the curated tables.
     normalised = computed_ahead(normalise, slices_with_conflicts(), threads=2)

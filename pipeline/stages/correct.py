@@ -28,17 +28,14 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.columns import CANONICAL_NAMES
+from pipeline.columns import CANONICAL_NAMES, ITEMS
+from pipeline.stages.read import numbered_schema
 from pipeline.tables import CORRECTIONS
 
 FILE_PATTERNS = ("*.yaml", "*.yml")
 WHAT_TO_DO = "review the log and update or delete the correction"
 
 Text = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1)]
-
-PARSED_COLUMNS = {"row_number": pl.Int64, "source_file": pl.String, "source_sheet": pl.String,
-                  "source_line": pl.Int64, **dict.fromkeys(CANONICAL_NAMES, pl.String)}
-"""The parsed-row columns corrections read (match_corrections)."""
 
 CORRECTION_SCHEMA = {
     "corrections_file": pl.String, "corrections_sha256": pl.String, "entry": pl.Int64,
@@ -287,7 +284,7 @@ class FileByFileCorrections:
         """The `corrections` table of every correction applied so far. Raises
         CorrectionError, listing every problem, when any correction could not be applied as
         written."""
-        no_rows = pl.LazyFrame(schema=PARSED_COLUMNS)
+        no_rows = pl.LazyFrame(schema=numbered_schema(ITEMS))
         matches = pl.concat([match_corrections(no_rows, self.corrections), *self._matches]).sort(
             "corrections_file", "entry", "row_number")
         seen = pl.concat([no_rows.select("record_id", "source_file").collect(), *self._seen])

@@ -69,6 +69,11 @@ def parsed_schema(contract: Contract) -> dict[str, pl.DataType]:
     }
 
 
+def numbered_schema(contract: Contract) -> dict[str, pl.DataType]:
+    """Columns of the rows read_files yields: row_number, then parsed_schema."""
+    return {"row_number": pl.Int64, **parsed_schema(contract)}
+
+
 class UnreadableFile(Exception):
     """The file cannot be split into records; the message says why and what to do."""
 
@@ -536,6 +541,6 @@ def read_dataset(raw_dir: Path, raw_files: pl.DataFrame,
     """All rows of all readable files of the contract's dataset, and one report line per file
     read (read_files, in one frame)."""
     files = list(read_files(raw_dir, raw_files, contract))
-    empty = pl.DataFrame(schema={"row_number": pl.Int64, **parsed_schema(contract)})
+    empty = pl.DataFrame(schema=numbered_schema(contract))
     return (pl.concat([empty, *(rows for rows, _ in files)]),
             pl.DataFrame([line for _, line in files], schema=FILE_REPORT_SCHEMA))
