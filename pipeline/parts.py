@@ -37,21 +37,18 @@ def scan_parts(folder: Path) -> pl.LazyFrame:
 
 
 def write_parts(folder: Path, schema: Mapping[str, pl.DataType],
-                frames: Iterable[pl.DataFrame], for_duckdb: bool = False) -> Parts:
-    """Write each frame, cast to `schema`, as the next part in `folder` (emptied first).
-    for_duckdb: the parts DuckDB will copy into tables, each as one Parquet row group.
+                frames: Iterable[pl.DataFrame]) -> Parts:
+    """Write each frame, cast to `schema`, as the next part in `folder` (emptied first), each
+    part one Parquet row group.
 
     polars splits a frame into row groups of about half its rows, two written at once. DuckDB
     copies Parquet into its tables a row group at a time; from parts of two row groups, its
     checkpoint after the copy rewrote much of what it had just written, which cost the
-    curated tables 8 s at ten million rows (28.7 -> 20.5 s with one row group a part). One
-    row group is written on one thread, though (it cost the read stage 2.4 s when read wrote
-    parts of its own), so it is asked for."""
+    curated tables 8 s at ten million rows (28.7 -> 20.5 s with one row group a part)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     pl.DataFrame(schema=schema).write_parquet(folder / EMPTY_PART)
     for number, frame in enumerate(frames, start=1):
-        frame.cast(dict(schema)).write_parquet(
-            folder / f"{number:05d}.parquet",
-            row_group_size=max(frame.height, 1) if for_duckdb else None)
+        frame.cast(dict(schema)).write_parquet(folder / f"{number:05d}.parquet",
+                                               row_group_size=max(frame.height, 1))
     return Parts(folder)

@@ -7,12 +7,14 @@ import datetime as dt
 import os
 from pathlib import Path
 
+import polars as pl
 import pytest
 import xlsxwriter
 
 from pipeline.cli import main
 from pipeline.paths import REPO_ROOT
 from pipeline.reference import Reference
+from pipeline.stages.correct import CORRECTION_SCHEMA, FileByFileCorrections
 
 TODAY = "2026-01-01"
 
@@ -119,6 +121,11 @@ def write_log(path: Path, rows: list[dict[str, str]]) -> None:
         writer = csv.DictWriter(handle, columns, restval="")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def no_corrections(folder: Path) -> FileByFileCorrections:
+    """No analysts' corrections, as a build without a corrections folder has."""
+    return FileByFileCorrections(pl.DataFrame(schema=CORRECTION_SCHEMA), folder)
 
 
 @pytest.fixture(scope="session")

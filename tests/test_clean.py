@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
 import xlsxwriter
 
-from pipeline import parts
 from pipeline.columns import ITEMS, REQUIRED_NAMES
-from pipeline.parts import ROWS_PER_PART, Parts
+from pipeline.parts import ROWS_PER_PART
 from pipeline.paths import REPO_ROOT
 from pipeline.reference import Reference
-from pipeline.stages import clean
 from pipeline.stages.clean import conflicting_ids, normalise_each_file, normalise_rows
-from pipeline.stages.correct import CORRECTION_SCHEMA, FileByFileCorrections
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.item_logs import normalise_logs
 from pipeline.stages.read import read_dataset, read_files
-from tests.conftest import write_log
+from tests.conftest import no_corrections, write_log
 
 TODAY = dt.date(2026, 1, 1)
 BASE = {"record_id": "R-1", "documented_on": "2016-11-03", "documented_in": "Iraq",
@@ -53,10 +50,6 @@ def normalise(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
         return normalised.scan().collect()
 
     return run
-
-
-def no_corrections(folder: Path) -> FileByFileCorrections:
-    return FileByFileCorrections(pl.DataFrame(schema=CORRECTION_SCHEMA), folder)
 
 
 def each_file_as_read(raw: Path) -> Iterator[pl.DataFrame]:
@@ -518,23 +511,6 @@ def test_file_by_file_gives_what_all_rows_at_once_give(
     assert by_file["reasons"].to_list() == [["duplicate_record_id"], ["duplicate_record_id"],
                                             ["unparseable_date"], [], ["unknown_category"],
                                             ["unreadable_file"]]
-
-
-def test_normalised_parts_are_written_for_duckdb(
-        tmp_path: Path, reference: Reference, monkeypatch: pytest.MonkeyPatch) -> None:
-    """publish has DuckDB copy the normalised parts into the curated tables, which is 8 s
-    faster at ten million rows from parts of one row group (parts.write_parts)."""
-    asked = []
-
-    def write_parts(folder: Path, schema: dict[str, pl.DataType],
-                    frames: Iterable[pl.DataFrame], for_duckdb: bool = False) -> Parts:
-        asked.append(for_duckdb)
-        return parts.write_parts(folder, schema, frames, for_duckdb=for_duckdb)
-
-    monkeypatch.setattr(clean, "write_parts", write_parts)
-    write_log(tmp_path / "items" / "a.csv", [BASE])
-    normalise_each_file(each_file_as_read(tmp_path), reference, TODAY, tmp_path / "n")
-    assert asked == [True]
 
 
 def test_no_files_give_no_rows_with_every_column(tmp_path: Path, reference: Reference) -> None:

@@ -20,10 +20,10 @@ import xlsxwriter
 from pipeline.columns import CANONICAL_NAMES, ITEMS, REQUIRED_NAMES
 from pipeline.reference import Reference
 from pipeline.stages import read as read_stage
-from pipeline.stages.correct import CORRECTION_SCHEMA, FileByFileCorrections
 from pipeline.stages.discover import discover_raw_files
 from pipeline.stages.item_logs import normalise_logs
 from pipeline.stages.read import read_dataset, read_files
+from tests.conftest import no_corrections
 
 # The five required columns under their canonical names, and one value for each.
 REQUIRED_HEADER = {name: name for name in REQUIRED_NAMES}
@@ -446,8 +446,7 @@ def test_a_failed_read_leaves_no_workbooks_spilled(
         raise RuntimeError(f"cannot read {path.name}")
 
     monkeypatch.setitem(read_stage.READERS, "delimited", broken)
-    corrections = FileByFileCorrections(pl.DataFrame(schema=CORRECTION_SCHEMA), tmp_path)
     with pytest.raises(RuntimeError, match=r"cannot read b\.csv"):
-        normalise_logs(raw, discover_raw_files(raw), corrections, reference,
+        normalise_logs(raw, discover_raw_files(raw), no_corrections(tmp_path), reference,
                        dt.date(2026, 1, 1), tmp_path / "parts" / "normalised")
     assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["normalised"]

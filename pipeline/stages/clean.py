@@ -155,7 +155,7 @@ def normalise_each_file(files: Iterable[pl.DataFrame], reference: Reference, tod
     # Two threads: on one, a Python call per distinct value and the part's write left one
     # core idle 15% of the time. publish has DuckDB copy these parts into the curated tables.
     normalised = computed_ahead(normalise, slices_with_conflicts(), threads=2)
-    return write_parts(parts_dir, schema, normalised, for_duckdb=True)
+    return write_parts(parts_dir, schema, normalised)
 
 
 def reason_codes() -> pl.Expr:
