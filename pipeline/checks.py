@@ -14,31 +14,31 @@ report and the publish step, and the previous database and reports stay as they 
 """
 
 
-import multiprocessing
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, TypeVar
-
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from pipeline.assets import counts, curated_tables, figures, preview, resolved_rows, run_cut_off
+from pipeline.report.charts import start_chart_engine
 from pipeline.resources import ArmtraceFolders, ValidationSettings
 from pipeline.stages import reconcile
+from pipeline.suite_process import (
+    SUITES_IN_OWN_PROCESS_ABOVE,
+    in_own_process,
+    in_spare_process,
+    spare_process_started,
+    start_spare_process,
+)
 from pipeline.validation import (
     DATA_DOCS_DIR,
     PARSED_ROWS_SUITE,
     SuiteResult,
     describe_failures,
     failure_records,
-    import_gx,
     run_suite,
     validate_items,
     validate_items_at,
 )
-
-T = TypeVar("T")
 
 
 @dg.asset_check(asset=resolved_rows, blocking=True)
@@ -68,52 +68,6 @@ def suite_check_result(result: SuiteResult) -> dg.AssetCheckResult:
                   "data_docs": dg.MetadataValue.path(str(result.data_docs))})
 
 
-SUITES_IN_OWN_PROCESS_ABOVE = 2_000_000
-"""Above this many rows a GX suite runs in a process of its own. GX's pandas copies and the
-allocators behind them kept 1.3 to 1.9 GiB at ten million rows after the suite ended, which
-the next steps' memory stacked on; a process's memory goes when it ends. Below it, in the
-build's process: starting Python and importing GX in another process would cost ~4 s."""
-
-
-def in_own_process(function: Callable[..., T], *args: Any,
-                   meanwhile: Callable[[], None] | None = None) -> T:
-    """function(*args) in a new Python process (spawned, so nothing of this one is shared),
-    which ends when it returns: the spare process if one was started (start_spare_process),
-    else one started now. meanwhile() runs here while the process works."""
-    global _spare
-    pool, _spare = _spare or _new_process(), None
-    with pool:
-        result = pool.submit(function, *args)
-        if meanwhile is not None:
-            meanwhile()
-        return result.result()
-
-
-_spare: ProcessPoolExecutor | None = None
-
-
-def start_spare_process() -> None:
-    """Start the process the next in_own_process call will run in, and have it import what
-    the suites need, so that its start-up (Python, polars, DuckDB and GX: about 3.5 s) overlaps
-    the steps before that call instead of delaying it. It holds about 0.3 GiB while it waits."""
-    global _spare
-    if _spare is None:
-        _spare = _new_process()
-        _spare.submit(import_gx)
-
-
-def stop_spare_process() -> None:
-    """Stop the spare process, if one was started, when no suite will need it."""
-    global _spare
-    if _spare is not None:
-        _spare.shutdown()
-        _spare = None
-
-
-def _new_process() -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-
-
 @dg.asset_check(asset=dg.AssetKey("normalised_rows"), blocking=True)
 def parsed_rows_expectations(folders: ArmtraceFolders,
                              normalised_rows: pl.LazyFrame) -> dg.AssetCheckResult:
@@ -122,6 +76,9 @@ def parsed_rows_expectations(folders: ArmtraceFolders,
     docs = folders.paths.work_dir / DATA_DOCS_DIR / "parsed_rows"
     rows = normalised_rows.select(pl.len()).collect().item()
     if rows <= SUITES_IN_OWN_PROCESS_ABOVE:
+        if spare_process_started():  # a small build's, kept for the items suite too
+            return suite_check_result(in_spare_process(run_suite, "parsed_rows",
+                                                       normalised_rows, PARSED_ROWS_SUITE, docs))
         return suite_check_result(run_suite("parsed_rows", normalised_rows, PARSED_ROWS_SUITE,
                                             docs))
     # the spare, for the items suite (which will have as many rows or nearly), imports GX
@@ -139,11 +96,12 @@ def items_expectations(context: dg.AssetCheckExecutionContext, folders: Armtrace
     today = run_cut_off(context)
     with duckdb.get_connection() as con:
         items = con.sql("SELECT count(*) FROM items").fetchall()[0][0]
-        if items <= SUITES_IN_OWN_PROCESS_ABOVE:
-            stop_spare_process()
+        if items <= SUITES_IN_OWN_PROCESS_ABOVE and not spare_process_started():
             return suite_check_result(validate_items(con, today, docs))
+    # the build waits for the suite: the report's chart engine starts meanwhile (about 1 s)
     return suite_check_result(in_own_process(
-        validate_items_at, duckdb.database, duckdb.connection_config, today, docs))
+        validate_items_at, duckdb.database, duckdb.connection_config, today, docs,
+        meanwhile=start_chart_engine))
 
 
 ROW_ACCOUNTING_SQL = """

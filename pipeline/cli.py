@@ -23,6 +23,7 @@ from pipeline.paths import ENV_CORRECTIONS_DIR, Paths
 from pipeline.safe_csv import write_safe_csv
 from pipeline.stages.clean import cut_off_date
 from pipeline.stages.publish import finish_interrupted_publish
+from pipeline.suite_process import start_spare_for_small_build, stop_spare_process
 from pipeline.validation import DATA_DOCS_DIR, resolve_max_quarantined_share
 
 if TYPE_CHECKING:  # Dagster and the asset graph load only when a build runs (~2 s)
@@ -276,7 +277,13 @@ def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
     if len(reasons) > SHOWN_REASONS:
         print(f"  and {len(reasons) - SHOWN_REASONS} more changes", file=sys.stderr)
     handler = _ProgressHandler()
-    result = run_build(paths, run_config, max_quarantined_share, handler=handler)
+    # a small build's GX suites run in a process that imports GX now, beside Dagster's import
+    # and the first steps, on the core the build leaves idle
+    start_spare_for_small_build(paths.raw_dir)
+    try:
+        result = run_build(paths, run_config, max_quarantined_share, handler=handler)
+    finally:  # a run that failed before the items suite leaves the spare waiting
+        stop_spare_process()
     if not result.success:
         print("build failed; the published database and reports were left as they were:",
               file=sys.stderr)

@@ -3,8 +3,10 @@ publishing and is named with examples, a broken expectation is a programming err
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -13,13 +15,19 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline import checks
+from pipeline import checks, suite_process
 from pipeline.assets import ASSETS
-from pipeline.checks import ASSET_CHECKS, in_own_process
+from pipeline.checks import ASSET_CHECKS
 from pipeline.cli import main
 from pipeline.definitions import build_definitions
 from pipeline.paths import Paths
 from pipeline.resources import ValidationSettings
+from pipeline.suite_process import (
+    in_own_process,
+    in_spare_process,
+    start_spare_for_small_build,
+    start_spare_process,
+)
 from pipeline.validation import (
     PARSED_ROWS_SUITE,
     Expectation,
@@ -272,7 +280,7 @@ def test_a_build_above_the_threshold_runs_each_suite_in_its_own_process(
     assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "curated"),
                  "--reports", str(tmp_path / "reports"), "--today", TODAY]) == 0
     assert spawned == [run_suite, validate_items_at]
-    assert checks._spare is None  # the items suite ran in the spare process, which has ended
+    assert suite_process._spare is None  # the items suite ran in the spare, which has ended
     for suite in ("parsed_rows", "items"):
         assert (tmp_path / "reports" / "data-docs" / suite / "index.html").is_file()
 
@@ -280,13 +288,59 @@ def test_a_build_above_the_threshold_runs_each_suite_in_its_own_process(
 def test_the_spare_process_runs_the_next_suite_only() -> None:
     """start_spare_process starts the process the next in_own_process call runs in; the call
     after that starts one of its own."""
-    checks.start_spare_process()
-    assert checks._spare is not None
-    spare_pids = set(checks._spare._processes)  # started at once, to import GX while it waits
+    start_spare_process()
+    assert suite_process._spare is not None
+    spare_pids = set(suite_process._spare._processes)  # started at once, to import GX
     ran_in = in_own_process(os.getpid)
     assert spare_pids == {ran_in}
-    assert checks._spare is None
+    assert suite_process._spare is None
     assert in_own_process(os.getpid) not in (ran_in, os.getpid())
+
+
+def _exit_slowly() -> int:
+    """This process's id, once its exit is made to take two seconds."""
+    atexit.register(time.sleep, 2)
+    return os.getpid()
+
+
+def test_in_own_process_does_not_wait_for_the_process_to_exit() -> None:
+    """GX's and pandas' teardown took 1.5 s that the build waited for; the process ends on
+    its own."""
+    pid = in_own_process(_exit_slowly)
+    os.kill(pid, 0)  # still there: raises ProcessLookupError once it has exited
+
+
+def test_in_spare_process_keeps_the_spare_for_the_next_call() -> None:
+    """A small build runs both suites in the one spare: in_spare_process leaves it running,
+    and in_own_process then ends it."""
+    with pytest.raises(RuntimeError, match="no spare process"):
+        in_spare_process(os.getpid)
+    suite_process._spare = suite_process._new_process()  # a spare that skips the GX import
+    first = in_spare_process(os.getpid)
+    assert first != os.getpid()
+    assert in_spare_process(os.getpid) == first
+    assert in_own_process(os.getpid) == first
+    assert suite_process._spare is None
+
+
+def test_a_small_build_starts_the_spare_only_when_it_saves_the_gx_import(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line starts the spare for a small build in a process without GX; not
+    where GX is imported already, and not for item logs above SMALL_BUILD_LOG_BYTES."""
+    started = []
+    monkeypatch.setattr(suite_process, "start_spare_process", lambda: started.append(True))
+    raw = write_dirty_raw_folder(tmp_path / "raw")
+    size = suite_process.item_log_bytes(raw)
+    assert size == sum(p.stat().st_size for p in (raw / "items").rglob("*.*"))
+    import great_expectations  # noqa: F401  (as in a test session that validated before)
+    assert not start_spare_for_small_build(raw)
+    monkeypatch.delitem(sys.modules, "great_expectations")  # as in a new process
+    monkeypatch.setattr(suite_process, "SMALL_BUILD_LOG_BYTES", size - 1)
+    assert not start_spare_for_small_build(raw)
+    assert not started
+    monkeypatch.setattr(suite_process, "SMALL_BUILD_LOG_BYTES", size)
+    assert start_spare_for_small_build(raw)
+    assert started == [True]
 
 
 def test_meanwhile_runs_while_the_process_works() -> None:
@@ -300,9 +354,33 @@ def test_meanwhile_runs_while_the_process_works() -> None:
     assert meanwhile_at - start < 1.0
 
 
-def test_a_spare_process_no_suite_needs_is_stopped(tmp_path: Path) -> None:
-    checks.start_spare_process()
-    raw = write_dirty_raw_folder(tmp_path / "raw")  # a small build: items validated in process
+def test_a_small_build_with_a_spare_validates_in_it_and_stops_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a spare started (as the command line does for a small build), both suites run
+    in it, the parsed-rows suite leaving it for the items suite, and the build then ends it."""
+    ran = []
+    monkeypatch.setattr(checks, "in_spare_process", lambda *call: ran.append(
+        ("spare", call[0])) or in_spare_process(*call))
+    monkeypatch.setattr(checks, "in_own_process", lambda *call, **options: ran.append(
+        ("own", call[0])) or in_own_process(*call, **options))
+    start_spare_process()
+    raw = write_dirty_raw_folder(tmp_path / "raw")
     assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "curated"),
                  "--reports", str(tmp_path / "reports"), "--today", TODAY]) == 0
-    assert checks._spare is None
+    assert ran == [("spare", run_suite), ("own", validate_items_at)]
+    assert suite_process._spare is None
+    for suite in ("parsed_rows", "items"):
+        assert (tmp_path / "reports" / "data-docs" / suite / "index.html").is_file()
+
+
+def test_a_failed_build_stops_the_spare(tmp_path: Path) -> None:
+    """A build that fails before its suites does not leave the spare waiting."""
+    suite_process._spare = suite_process._new_process()  # a spare that skips the GX import
+    raw = write_dirty_raw_folder(tmp_path / "raw")
+    corrections = tmp_path / "corrections"
+    corrections.mkdir()
+    (corrections / "wrong.yaml").write_text("not: [a list of corrections\n", encoding="utf-8")
+    assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "curated"),
+                 "--reports", str(tmp_path / "reports"), "--today", TODAY,
+                 "--corrections", str(corrections)]) == 1
+    assert suite_process._spare is None

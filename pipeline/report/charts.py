@@ -102,3 +102,10 @@ def render(chart: alt.TopLevelMixin) -> tuple[str, bytes]:
     """SVG text and PNG bytes of a chart."""
     spec = chart.to_dict()
     return vl_convert.vegalite_to_svg(spec), vl_convert.vegalite_to_png(spec, scale=2)
+
+
+def start_chart_engine() -> None:
+    """Start vl-convert's JavaScript engine, which its first conversion in a process does
+    (about 1 s; later ones take tens of milliseconds): what the build does while it waits for
+    the items suite's process, so that the report does not."""
+    vl_convert.vegalite_to_svg({"mark": "point", "data": {"values": [{}]}})

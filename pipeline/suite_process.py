@@ -1,0 +1,114 @@
+"""Where the GX suites run when not in the build's process: a spawned Python process.
+
+A large build validates each suite in a process of its own, whose memory goes when it ends
+(`in_own_process`). Importing GX takes seconds, so a process can be started ahead, the
+spare, to import it while the build works on something else (`start_spare_process`). A small
+build started from the command line has one started before Dagster is even imported
+(`start_spare_for_small_build`) and runs both suites in it: the build's process imported GX
+for 4 s or more, one core busy and the other idle (docs/decisions.md, "Validation").
+
+No Dagster here: the command line imports this module before Dagster, which takes 3 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pipeline.validation import import_gx
+
+T = TypeVar("T")
+
+SUITES_IN_OWN_PROCESS_ABOVE = 2_000_000
+"""Above this many rows a GX suite runs in a process of its own. GX's pandas copies and the
+allocators behind them kept 1.3 to 1.9 GiB at ten million rows after the suite ended, which
+the next steps' memory stacked on; a process's memory goes when it ends. Below it, in the
+build's process, unless the command line started the spare for a small build."""
+
+SMALL_BUILD_LOG_BYTES = 320 * 1024**2
+"""Item logs of at most this many bytes make a small build: about SUITES_IN_OWN_PROCESS_ABOVE
+rows of the synthetic sample (160 bytes a row; the shipped sample's logs are 0.4 MB), the
+builds whose suites would otherwise import GX in the build's process. Measured with the
+spare and without (docs/performance.md): the shipped sample 22.5-22.9 -> 16.1-18.7 s, a
+million rows 39.0-40.8 -> 35.8-37.1 s (normalising 2 to 3 s slower beside the import, the
+parsed-rows suite 4.5 s sooner). Above it the suites run in processes of their own anyway
+(in_own_process), started while the build works."""
+
+_spare: ProcessPoolExecutor | None = None
+
+
+def start_spare_process() -> None:
+    """Start the process the next in_own_process or in_spare_process call will run in, and
+    have it import what the suites need, so that its start-up (Python, polars, DuckDB and GX:
+    about 3.5 s) overlaps the steps before that call instead of delaying it. It holds about
+    0.3 GiB while it waits."""
+    global _spare
+    if _spare is None:
+        _spare = _new_process()
+        _spare.submit(import_gx)
+
+
+def start_spare_for_small_build(raw_dir: Path) -> bool:
+    """Start the spare (start_spare_process) when the item logs under `raw_dir` make a small
+    build (SMALL_BUILD_LOG_BYTES) and GX is not imported here already (as in a test session,
+    where the suites then cost the build nothing to start). Whether it was started."""
+    if "great_expectations" in sys.modules or item_log_bytes(raw_dir) > SMALL_BUILD_LOG_BYTES:
+        return False
+    start_spare_process()
+    return True
+
+
+def item_log_bytes(raw_dir: Path) -> int:
+    """Bytes of the files under raw_dir/items (a build's row count is not known before it
+    reads them)."""
+    total = 0
+    for path in (raw_dir / "items").rglob("*"):
+        with contextlib.suppress(OSError):  # gone since listed, or unreadable: read reports it
+            total += path.stat().st_size if path.is_file() else 0
+    return total
+
+
+def spare_process_started() -> bool:
+    return _spare is not None
+
+
+def in_spare_process(function: Callable[..., T], *args: Any) -> T:
+    """function(*args) in the spare process, which stays for the next call. Only for work
+    whose memory may stay (a small build's suites)."""
+    if _spare is None:
+        raise RuntimeError("no spare process: call start_spare_process first")
+    return _spare.submit(function, *args).result()
+
+
+def in_own_process(function: Callable[..., T], *args: Any,
+                   meanwhile: Callable[[], None] | None = None) -> T:
+    """function(*args) in a new Python process (spawned, so nothing of this one is shared),
+    which ends when it returns: the spare process if one was started (start_spare_process),
+    else one started now. meanwhile() runs here while the process works."""
+    global _spare
+    pool, _spare = _spare or _new_process(), None
+    try:
+        result = pool.submit(function, *args)
+        if meanwhile is not None:
+            meanwhile()
+        return result.result()
+    finally:  # not waiting for it to exit: GX's and pandas' teardown took 1.5 s
+        pool.shutdown(wait=False)
+
+
+def stop_spare_process() -> None:
+    """Stop the spare process, if one was started, when no suite will need it. Waits for it
+    to finish importing, if it still is."""
+    global _spare
+    if _spare is not None:
+        _spare.shutdown()
+        _spare = None
+
+
+def _new_process() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
