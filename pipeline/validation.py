@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,6 +262,7 @@ def run_suite(name: str, frame: pl.LazyFrame | pl.DataFrame, suite: list[Expecta
     )
 
     _no_batch_fingerprints()
+    _no_multiprocessing_lock()
     # without a config, GX adds a docs site in a temporary folder it never removes
     context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
@@ -304,6 +306,16 @@ def _no_batch_fingerprints() -> None:
     from great_expectations.execution_engine import pandas_execution_engine
 
     pandas_execution_engine.HASH_THRESHOLD = 0
+
+
+def _no_multiprocessing_lock() -> None:
+    """Give tqdm a thread lock. GX makes a (disabled) tqdm progress bar for each validation,
+    and tqdm's first one makes a multiprocessing lock: in a suite's process, a named semaphore
+    that the resource tracker reported as leaked ("leaked semaphore objects") once the process
+    was ended (suite_process). A bar that is never drawn needs no lock across processes."""
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
 
 
 def _forget_batches(datasource: Any) -> None:

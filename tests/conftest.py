@@ -33,6 +33,17 @@ def _dirty_fixtures_may_quarantine_any_share() -> None:
     """The fixtures are dirty on purpose (a third of their rows are quarantined); tests of the
     threshold pass --max-quarantined-share, which wins over this variable."""
     os.environ["ARMTRACE_MAX_QUARANTINED_SHARE"] = "1"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _gx_imported_in_the_test_process() -> None:
+    """GX imported once per test process, as a build's process has it after its first suite:
+    the builds tests run in this process validate here, and do not each start a process that
+    imports GX again (suite_process.start_spare_for_small_build, which the tests of that
+    path start on purpose). Builds run as commands of their own still start one."""
+    import great_expectations  # noqa: F401
+
+
 HEADER_A = ["Item ID", "Date", "Country", "Location", "Type", "Model", "Calibre", "Origin",
             "YoM", "Serial No", "Lot", "Qty"]
 # team A, first export (comma, UTF-8): 13 rows

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from pipeline.suite_process import (
     in_spare_process,
     start_spare_for_small_build,
     start_spare_process,
+    stop_spare_process,
 )
 from pipeline.validation import (
     PARSED_ROWS_SUITE,
@@ -298,16 +300,75 @@ def test_the_spare_process_runs_the_next_suite_only() -> None:
 
 
 def _exit_slowly() -> int:
-    """This process's id, once its exit is made to take two seconds."""
-    atexit.register(time.sleep, 2)
+    """This process's id, once its exit is made to take a minute."""
+    atexit.register(time.sleep, 60)
     return os.getpid()
 
 
-def test_in_own_process_does_not_wait_for_the_process_to_exit() -> None:
-    """GX's and pandas' teardown took 1.5 s that the build waited for; the process ends on
-    its own."""
+def test_in_own_process_ends_the_process_without_waiting_for_its_exit() -> None:
+    """GX's and pandas' teardown took 1.5 s that the build waited for: the process is ended
+    once its result is back, and its memory goes with it."""
+    start = time.monotonic()
     pid = in_own_process(_exit_slowly)
-    os.kill(pid, 0)  # still there: raises ProcessLookupError once it has exited
+    assert time.monotonic() - start < 30  # not the minute its exit would take
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_stopping_the_spare_does_not_wait_for_what_it_is_doing() -> None:
+    """A build that fails early stops the spare while it imports GX; the failure is reported
+    at once, not after the import."""
+    start_spare_process()
+    (pid,) = suite_process._spare._processes
+    suite_process._spare.submit(time.sleep, 60)
+    start = time.monotonic()
+    stop_spare_process()
+    assert time.monotonic() - start < 30
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+SPARE_THEN_WAIT = """
+import time
+from pipeline import suite_process
+suite_process.start_spare_process()
+print(*suite_process._spare._processes, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_build_leaves_no_suite_process_behind() -> None:
+    """A build killed with SIGKILL while its spare imports GX: the spare exits too, where it
+    waited for work for good, holding its memory."""
+    build = subprocess.Popen([sys.executable, "-c", SPARE_THEN_WAIT], stdout=subprocess.PIPE,
+                             text=True)
+    assert build.stdout is not None
+    spare = int(build.stdout.readline())
+    build.kill()
+    build.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while _running(spare) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(spare)
+
+
+def _running(pid: int) -> bool:
+    """Whether pid is a live process (not gone, nor a zombie waiting for its parent)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_suite_leaves_no_multiprocessing_lock_behind() -> None:
+    """GX's tqdm bars would make a multiprocessing lock, which the resource tracker reports as
+    leaked when a suite's process is ended (validation._no_multiprocessing_lock)."""
+    from tqdm import tqdm
+
+    frame = pl.DataFrame({"row_number": [0, 1], "source_file": ["f"] * 2, "source_line": [2, 3]})
+    assert run_suite("parsed", frame, PARSED_ROWS_SUITE).passed
+    assert not hasattr(tqdm.get_lock(), "mp_lock")
 
 
 def test_in_spare_process_keeps_the_spare_for_the_next_call() -> None:
@@ -374,7 +435,7 @@ def test_a_small_build_with_a_spare_validates_in_it_and_stops_it(
 
 
 def test_a_failed_build_stops_the_spare(tmp_path: Path) -> None:
-    """A build that fails before its suites does not leave the spare waiting."""
+    """A build that fails before its suites does not leave the spare running."""
     suite_process._spare = suite_process._new_process()  # a spare that skips the GX import
     raw = write_dirty_raw_folder(tmp_path / "raw")
     corrections = tmp_path / "corrections"
