@@ -189,6 +189,21 @@ def measure_shipped_sample(work: Path, env: dict[str, str]) -> dict[str, float]:
             "unchanged_seconds": unchanged["seconds"]}
 
 
+PROBE_STEPS = 20_000_000
+
+
+def speed_probe() -> float:
+    """Seconds of a fixed loop of Python on one core: the same work on every run, so that two
+    runs, or the start and end of one, can be told apart by the machine's speed. The
+    machine this project is measured on has run the same code at half the speed an hour
+    later (docs/performance.md)."""
+    started = time.perf_counter()
+    total = 0
+    for step in range(PROBE_STEPS):
+        total += step
+    return round(time.perf_counter() - started, 3)
+
+
 def machine() -> dict[str, object]:
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
@@ -241,7 +256,8 @@ def table(results: dict) -> str:
     lines = [f"Run of {results['command']!r} on {results['machine']['cpu']}, "
              f"{results['machine']['cores']} cores, {results['machine']['memory_gib']} GiB "
              f"(Python {results['machine']['python']}, DuckDB {results['machine']['duckdb']}, "
-             f"polars {results['machine']['polars']}, Dagster {results['machine']['dagster']}).",
+             f"polars {results['machine']['polars']}, Dagster {results['machine']['dagster']})."
+             f"{probe_sentence(results['machine'])}",
              "", "| | " + " | ".join(f"{e['item_rows']:,} rows (scale {e['scale']})"
                                      for e in scales) + " |",
              "|---|" + "---:|" * len(scales)]
@@ -282,6 +298,16 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def probe_sentence(machine: dict) -> str:
+    """The speed probe's seconds at the start and end of the run, as a sentence ('' for
+    results written before the probe existed)."""
+    if "probe_seconds" not in machine:
+        return ""
+    start, end = machine["probe_seconds"]
+    return (f" Speed probe (speed_probe: {PROBE_STEPS:,} steps of a Python loop on one core): "
+            f"{start:.2f} s at the start of the run, {end:.2f} s at its end.")
+
+
 def cpu_by_step(entry: dict) -> list[str]:
     """Wall and CPU time of each step of one scale's build, by CPU time: where the work is."""
     lines = ["", f"CPU time by step at {entry['item_rows']:,} rows (a suite's own process "
@@ -314,11 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     env = dagster_env(work)
+    probe_at_start = speed_probe()
     shipped = measure_shipped_sample(work, env)
     scales = [measure_scale(work, int(rows), env, int(args.max_gib * GIB))
               for rows in args.scales.split(",")]
     results = {"command": "python -m benchmarks.run --scales " + args.scales,
-               "machine": machine(), "shipped_sample": shipped, "scales": scales}
+               "machine": {**machine(), "probe_seconds": [probe_at_start, speed_probe()]},
+               "shipped_sample": shipped, "scales": scales}
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     write_doc(results)
     print(table(results))

@@ -4,6 +4,7 @@ windows (the benchmark itself is `make bench`, see docs/performance.md)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -125,3 +126,17 @@ def test_the_benchmark_counts_the_cpu_time_of_child_processes(tmp_path: Path) ->
               f"subprocess.run([sys.executable, '-c', {burn!r}], check=True)")
     measured = benchmark.timed([sys.executable, "-c", parent], tmp_path, dict(os.environ))
     assert measured["cpu_seconds"] >= 0.5
+
+
+def test_the_benchmark_table_names_the_machine_speed_at_both_ends_of_the_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs of the benchmark compare only on machines of the same speed; the table says
+    what the probe measured before the first build and after the last."""
+    results = json.loads(benchmark.RESULTS.read_text())
+    results["machine"]["probe_seconds"] = [1.25, 2.5]
+    header = benchmark.table(results).splitlines()[0]
+    assert "1.25 s at the start of the run, 2.50 s at its end" in header
+    del results["machine"]["probe_seconds"]
+    assert "probe" not in benchmark.table(results).splitlines()[0]
+    monkeypatch.setattr(benchmark, "PROBE_STEPS", 200_000)  # some milliseconds
+    assert benchmark.speed_probe() > 0
