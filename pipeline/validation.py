@@ -184,13 +184,6 @@ def validate_items(con: duckdb.DuckDBPyConnection, today: dt.date,
                      docs_dir)
 
 
-def import_gx() -> None:
-    """Import GX, which takes seconds: what a process started ahead of a suite does while it
-    waits (pipeline/checks.py, start_spare_process). Here, not in checks.py, so that the
-    process imports this module and not Dagster's."""
-    import great_expectations  # noqa: F401
-
-
 def validate_items_at(database: str, config: dict[str, Any], today: dt.date,
                       docs_dir: Path | None) -> SuiteResult:
     """validate_items on the database file `database`, opened read-only with `config`: what
