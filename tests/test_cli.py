@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -49,6 +52,25 @@ def test_sql_without_a_database_says_what_to_do(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sql", "SELECT 1", "--curated", str(tmp_path)]) == 1
     assert "run `armtrace build` first" in capsys.readouterr().err
+
+
+def test_the_command_exits_with_mains_code_and_all_of_its_output(
+        dirty_build: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The installed `armtrace` (`pipeline.cli:run`) exits without the interpreter's teardown:
+    what `main` wrote to a pipe, which Python buffers, must all arrive, and the exit code must
+    be main's."""
+    command = [str(Path(sys.executable).parent / "armtrace"), "sql", "--curated", str(dirty_build)]
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    query = "SELECT * FROM items ORDER BY record_id"
+    assert main(["sql", query, "--curated", str(dirty_build), "--format", "csv"]) == 0
+    expected = capsys.readouterr().out
+    done = subprocess.run([*command, query, "--format", "csv"], capture_output=True, text=True,
+                          env=buffered)
+    assert (done.returncode, done.stdout) == (0, expected)
+    refused = subprocess.run([*command, "DELETE FROM items"], capture_output=True, text=True,
+                             env=buffered)
+    assert refused.returncode == 1
+    assert "read-only" in refused.stderr
 
 
 def test_build_summary_accounts_for_every_row(tmp_path: Path,

@@ -19,7 +19,7 @@ from benchmarks import run as benchmark
 from benchmarks.floor import floor_query
 from benchmarks.run import END, SAMPLE_ROWS, START, _rss_bytes, _tree_rss_bytes
 from pipeline.cli import build_run_config, run_build
-from pipeline.paths import Paths
+from pipeline.paths import REPO_ROOT, Paths
 from pipeline.report.charts import MAX_CHAIN_BARS, _days_to_recovery, render
 from pipeline.stages.resolve import _supersede_old_versions
 from tests.conftest import SHIPPED_SAMPLE, TODAY, write_dirty_raw_folder
@@ -82,6 +82,16 @@ def test_a_build_publishes_without_keeping_stage_outputs_in_memory(tmp_path: Pat
     assert paths.database.exists()
     with pytest.raises(dg.DagsterInvariantViolationError):
         result.output_for_node("resolved_rows")
+
+
+def test_loading_the_definitions_imports_neither_the_chart_libraries_nor_gx() -> None:
+    """altair (0.75 s) and GX (4 s) are imported where a build has a core to spare for them:
+    altair while the build waits for the items suite, GX in the suites' process."""
+    code = ("import sys, pipeline.cli, pipeline.definitions; "
+            "print(sorted({'altair', 'vl_convert', 'great_expectations'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=REPO_ROOT)
+    assert done.stdout.strip() == "[]"
 
 
 def test_the_floor_reads_every_item_row_of_the_shipped_sample() -> None:

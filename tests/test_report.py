@@ -9,9 +9,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import duckdb
 import pytest
+import vl_convert
 
 from pipeline.cli import TIMINGS_FILE
+from pipeline.report.charts import build_charts
+from pipeline.stages.figures import read_figures
 from tests.conftest import build, write_dirty_raw_folder
 
 CHARTED = ("weapons_by_origin", "ammunition_by_origin", "calibre_family", "manufacture_period",
@@ -46,6 +50,19 @@ def test_every_charted_figure_has_an_svg_and_a_png(sample_build: tuple[Path, Pat
     for figure in CHARTED:
         assert (charts / f"{figure}.svg").read_text().lstrip().startswith("<svg")
         assert (charts / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_each_png_is_the_chart_rasterised_from_its_spec(sample_build: tuple[Path, Path]
+                                                         ) -> None:
+    """The report rasterises the SVG it wrote rather than lay the chart out again: the PNG
+    must be the bytes vl-convert makes from the chart's own spec."""
+    database, reports = sample_build
+    with duckdb.connect(str(database), read_only=True) as con:
+        charts = build_charts(read_figures(con))
+    assert sorted(charts) == sorted(CHARTED)
+    for figure, chart in charts.items():
+        png = vl_convert.vegalite_to_png(chart.to_dict(), scale=2)
+        assert (reports / "charts" / f"{figure}.png").read_bytes() == png, figure
 
 
 def test_index_is_self_contained(sample_build: tuple[Path, Path]) -> None:

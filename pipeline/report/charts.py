@@ -99,9 +99,11 @@ def build_charts(figures: dict[str, pl.DataFrame]) -> dict[str, alt.TopLevelMixi
 
 
 def render(chart: alt.TopLevelMixin) -> tuple[str, bytes]:
-    """SVG text and PNG bytes of a chart."""
-    spec = chart.to_dict()
-    return vl_convert.vegalite_to_svg(spec), vl_convert.vegalite_to_png(spec, scale=2)
+    """SVG text and PNG bytes of a chart. The PNG is rasterised from the SVG: the same bytes
+    as from the spec, without compiling and laying the chart out a second time (about half
+    the report's chart time)."""
+    svg = vl_convert.vegalite_to_svg(chart.to_dict())
+    return svg, vl_convert.svg_to_png(svg, scale=2)
 
 
 def start_chart_engine() -> None:
