@@ -493,10 +493,13 @@ def run() -> NoReturn:
     altair's): about 1 s after the build's last line, 8% of the shipped sample's build
     (py-spy: `gc_collect_main` once `main` has returned). By then every file, connection,
     lock and process the command opened is closed; only the output buffers are left to
-    flush. An exception still unwinds through the usual teardown.
+    flush. An exception still unwinds through the usual teardown, except a closed pipe.
     """
-    code = main()
-    sys.stdout.flush()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`armtrace sql ... | head`): stop quietly
+        code = 1
     sys.stderr.flush()
     os._exit(code)
 

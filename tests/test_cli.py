@@ -73,6 +73,18 @@ def test_the_command_exits_with_mains_code_and_all_of_its_output(
     assert "read-only" in refused.stderr
 
 
+def test_the_command_stops_quietly_when_its_reader_goes_away(dirty_build: Path) -> None:
+    """`armtrace sql ... | head`: a closed pipe ends the command with code 1 and no
+    traceback."""
+    command = [str(Path(sys.executable).parent / "armtrace"), "sql", "--curated",
+               str(dirty_build), "SELECT * FROM range(300000)", "--format", "csv"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # more than a pipe's buffer is written after this
+    err = process.stderr.read().decode()
+    assert (process.wait(), err) == (1, "")
+
+
 def test_build_summary_accounts_for_every_row(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     raw = write_dirty_raw_folder(tmp_path / "raw")
