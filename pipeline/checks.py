@@ -19,7 +19,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from pipeline.assets import counts, curated_tables, figures, preview, resolved_rows, run_cut_off
-from pipeline.resources import ArmtraceFolders, ValidationSettings
+from pipeline.resources import ArmtraceFolders, SuiteProcess, ValidationSettings
 from pipeline.stages import reconcile
 from pipeline.suite_process import (
     SUITES_IN_OWN_PROCESS_ABOVE,
@@ -68,10 +68,11 @@ def suite_check_result(result: SuiteResult) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=dg.AssetKey("normalised_rows"), blocking=True)
-def parsed_rows_expectations(folders: ArmtraceFolders,
+def parsed_rows_expectations(folders: ArmtraceFolders, suite_process: SuiteProcess,
                              normalised_rows: pl.LazyFrame) -> dg.AssetCheckResult:
     """GX suite on the rows as parsed: row_number a unique key, provenance on every row (the
-    read stage's columns, which corrections and cleaning leave as they are)."""
+    read stage's columns, which corrections and cleaning leave as they are). `suite_process`
+    started the spare this suite runs in, for a small build, as the run started."""
     docs = folders.paths.work_dir / DATA_DOCS_DIR / "parsed_rows"
     rows = normalised_rows.select(pl.len()).collect().item()
     if rows <= SUITES_IN_OWN_PROCESS_ABOVE:
@@ -89,8 +90,10 @@ def parsed_rows_expectations(folders: ArmtraceFolders,
 
 @dg.asset_check(asset=curated_tables, blocking=True)
 def items_expectations(context: dg.AssetCheckExecutionContext, folders: ArmtraceFolders,
-                       duckdb: DuckDBResource) -> dg.AssetCheckResult:
-    """GX suite on items: required fields, value sets, ranges, unique keys."""
+                       suite_process: SuiteProcess, duckdb: DuckDBResource
+                       ) -> dg.AssetCheckResult:
+    """GX suite on items: required fields, value sets, ranges, unique keys (in the spare
+    `suite_process` started, if it did)."""
     docs = folders.paths.work_dir / DATA_DOCS_DIR / "items"
     today = run_cut_off(context)
     with duckdb.get_connection() as con:

@@ -9,7 +9,13 @@ from pipeline.assets import ASSETS
 from pipeline.automation import BUILD_JOB, daily_build, raw_folder_changed
 from pipeline.checks import ASSET_CHECKS
 from pipeline.paths import Paths
-from pipeline.resources import ArmtraceFolders, BuildLock, StageFrames, ValidationSettings
+from pipeline.resources import (
+    ArmtraceFolders,
+    BuildLock,
+    StageFrames,
+    SuiteProcess,
+    ValidationSettings,
+)
 
 DUCKDB_MEMORY_LIMIT = "2GB"
 """DuckDB spills to the work folder past this. Its default, 80% of the machine's memory, is
@@ -51,6 +57,7 @@ def build_definitions(paths: Paths,
                 "temp_directory": str(paths.work_dir / "duckdb-spill")}),
             "io_manager": StageFrames(base_dir=str(paths.stages_dir)),
             "validation": validation or ValidationSettings.resolve(),
+            "suite_process": SuiteProcess(raw_dir=folders.raw_dir),
         },
     )
 

@@ -16,6 +16,7 @@ from pipeline.lock import build_lock
 from pipeline.parts import Parts, scan_parts
 from pipeline.paths import Paths
 from pipeline.stages.publish import finish_interrupted_publish
+from pipeline.suite_process import start_spare_for_small_build, stop_spare_process
 from pipeline.validation import DEFAULT_MAX_QUARANTINED_SHARE, resolve_max_quarantined_share
 
 
@@ -69,6 +70,24 @@ class ValidationSettings(dg.ConfigurableResource):
     def resolve(cls, max_quarantined_share: float | None = None) -> ValidationSettings:
         """The flag wins over $ARMTRACE_MAX_QUARANTINED_SHARE over the default."""
         return cls(max_quarantined_share=resolve_max_quarantined_share(max_quarantined_share))
+
+
+class SuiteProcess(dg.ConfigurableResource):
+    """The process a small build's GX suites run in (pipeline/suite_process.py), for the
+    length of a run: started as the run starts when the item logs under `raw_dir` make a
+    small build, so that it imports GX (4 s) while the run reads them, and ended with the run.
+    `armtrace build` starts it before it imports Dagster; this starts it for the runs that the
+    UI, the sensor and the schedule launch (a no-op where one is started already)."""
+
+    raw_dir: str
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[SuiteProcess]:
+        start_spare_for_small_build(Path(self.raw_dir))
+        try:
+            yield self
+        finally:  # a run that failed before the items suite leaves the spare waiting
+            stop_spare_process()
 
 
 class _ParquetFrames(dg.UPathIOManager):

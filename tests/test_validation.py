@@ -445,3 +445,47 @@ def test_a_failed_build_stops_the_spare(tmp_path: Path) -> None:
                  "--reports", str(tmp_path / "reports"), "--today", TODAY,
                  "--corrections", str(corrections)]) == 1
     assert suite_process._spare is None
+
+
+def test_a_dagster_run_of_a_small_build_validates_in_a_spare_it_starts_and_ends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run the UI, the sensor or the schedule launches has no command line to start the
+    spare: the `suite_process` resource starts it as the run starts, both suites run in it,
+    and it is gone when the run ends."""
+    monkeypatch.delitem(sys.modules, "great_expectations")  # as in a run's new process
+    ran = []
+    monkeypatch.setattr(checks, "in_spare_process", lambda *call: ran.append(
+        ("spare", call[0])) or in_spare_process(*call))
+    monkeypatch.setattr(checks, "in_own_process", lambda *call, **options: ran.append(
+        ("own", call[0])) or in_own_process(*call, **options))
+    raw = write_dirty_raw_folder(tmp_path / "raw")
+    paths = Paths.resolve(raw, tmp_path / "curated", tmp_path / "reports")
+    result = dg.materialize(
+        [*ASSETS, *ASSET_CHECKS], resources=build_definitions(paths).resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"normalised_rows": {"config": {"today": TODAY}}}})
+    assert result.success
+    assert ran == [("spare", run_suite), ("own", validate_items_at)]
+    assert suite_process._spare is None
+
+
+def test_a_failed_dagster_run_ends_the_spare_it_started(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that fails before the items suite does not leave its spare waiting."""
+    monkeypatch.delitem(sys.modules, "great_expectations")
+    started = []
+    monkeypatch.setattr(suite_process, "start_spare_process", lambda: started.append(True)
+                        or start_spare_process())
+    raw = write_dirty_raw_folder(tmp_path / "raw")
+    corrections = tmp_path / "corrections"
+    corrections.mkdir()
+    (corrections / "wrong.yaml").write_text("not: [a list of corrections\n", encoding="utf-8")
+    paths = Paths.resolve(raw, tmp_path / "curated", tmp_path / "reports",
+                          corrections_dir=corrections)
+    result = dg.materialize(
+        [*ASSETS, *ASSET_CHECKS], resources=build_definitions(paths).resources,
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        run_config={"ops": {"normalised_rows": {"config": {"today": TODAY}}}})
+    assert not result.success
+    assert started == [True]
+    assert suite_process._spare is None
