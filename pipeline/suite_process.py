@@ -3,9 +3,10 @@
 A large build validates each suite in a process of its own, whose memory goes when it ends
 (`in_own_process`). Importing GX takes seconds, so a process can be started ahead, the
 spare, to import it while the build works on something else (`start_spare_process`). A small
-build started from the command line has one started before Dagster is even imported
-(`start_spare_for_small_build`) and runs both suites in it: the build's process imported GX
-for 4 s or more, one core busy and the other idle (docs/decisions.md, "Validation").
+build has one started early (`start_spare_for_small_build`) and runs both suites in it: from
+the command line before Dagster is even imported, in a run Dagster launches as the run starts
+(the `suite_process` resource). The build's process imported GX for 4 s or more, one core
+busy and the other idle (docs/decisions.md, "Validation").
 
 No Dagster here: the command line imports this module before Dagster, which takes 3 s.
 """
@@ -29,7 +30,7 @@ SUITES_IN_OWN_PROCESS_ABOVE = 2_000_000
 """Above this many rows a GX suite runs in a process of its own. GX's pandas copies and the
 allocators behind them kept 1.3 to 1.9 GiB at ten million rows after the suite ended, which
 the next steps' memory stacked on; a process's memory goes when it ends. Below it, in the
-build's process, unless the command line started the spare for a small build."""
+build's process, unless a spare was started for a small build."""
 
 SMALL_BUILD_LOG_BYTES = 320 * 1024**2
 """Item logs of at most this many bytes make a small build: about SUITES_IN_OWN_PROCESS_ABOVE
