@@ -415,15 +415,29 @@ def test_meanwhile_runs_while_the_process_works() -> None:
     assert meanwhile_at - start < 1.0
 
 
-def test_a_small_build_with_a_spare_validates_in_it_and_stops_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a spare started (as the command line does for a small build), both suites run
-    in it, the parsed-rows suite leaving it for the items suite, and the build then ends it."""
-    ran = []
+def _record_where_suites_run(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
+    """The checks' calls of in_spare_process and in_own_process, as ('spare' or 'own', the
+    function run), in the order made; each call still runs."""
+    ran: list[tuple[str, object]] = []
     monkeypatch.setattr(checks, "in_spare_process", lambda *call: ran.append(
         ("spare", call[0])) or in_spare_process(*call))
     monkeypatch.setattr(checks, "in_own_process", lambda *call, **options: ran.append(
         ("own", call[0])) or in_own_process(*call, **options))
+    return ran
+
+
+def _unparseable_corrections(folder: Path) -> Path:
+    """A corrections folder whose one file is not YAML: a build fails before its suites."""
+    folder.mkdir()
+    (folder / "wrong.yaml").write_text("not: [a list of corrections\n", encoding="utf-8")
+    return folder
+
+
+def test_a_small_build_with_a_spare_validates_in_it_and_stops_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a spare started (as the command line does for a small build), both suites run
+    in it, the parsed-rows suite leaving it for the items suite, and the build then ends it."""
+    ran = _record_where_suites_run(monkeypatch)
     start_spare_process()
     raw = write_dirty_raw_folder(tmp_path / "raw")
     assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "curated"),
@@ -438,9 +452,7 @@ def test_a_failed_build_stops_the_spare(tmp_path: Path) -> None:
     """A build that fails before its suites does not leave the spare running."""
     suite_process._spare = suite_process._new_process()  # a spare that skips the GX import
     raw = write_dirty_raw_folder(tmp_path / "raw")
-    corrections = tmp_path / "corrections"
-    corrections.mkdir()
-    (corrections / "wrong.yaml").write_text("not: [a list of corrections\n", encoding="utf-8")
+    corrections = _unparseable_corrections(tmp_path / "corrections")
     assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "curated"),
                  "--reports", str(tmp_path / "reports"), "--today", TODAY,
                  "--corrections", str(corrections)]) == 1
@@ -453,11 +465,7 @@ def test_a_dagster_run_of_a_small_build_validates_in_a_spare_it_starts_and_ends(
     spare: the `suite_process` resource starts it as the run starts, both suites run in it,
     and it is gone when the run ends."""
     monkeypatch.delitem(sys.modules, "great_expectations")  # as in a run's new process
-    ran = []
-    monkeypatch.setattr(checks, "in_spare_process", lambda *call: ran.append(
-        ("spare", call[0])) or in_spare_process(*call))
-    monkeypatch.setattr(checks, "in_own_process", lambda *call, **options: ran.append(
-        ("own", call[0])) or in_own_process(*call, **options))
+    ran = _record_where_suites_run(monkeypatch)
     raw = write_dirty_raw_folder(tmp_path / "raw")
     paths = Paths.resolve(raw, tmp_path / "curated", tmp_path / "reports")
     result = dg.materialize(
@@ -477,9 +485,7 @@ def test_a_failed_dagster_run_ends_the_spare_it_started(
     monkeypatch.setattr(suite_process, "start_spare_process", lambda: started.append(True)
                         or start_spare_process())
     raw = write_dirty_raw_folder(tmp_path / "raw")
-    corrections = tmp_path / "corrections"
-    corrections.mkdir()
-    (corrections / "wrong.yaml").write_text("not: [a list of corrections\n", encoding="utf-8")
+    corrections = _unparseable_corrections(tmp_path / "corrections")
     paths = Paths.resolve(raw, tmp_path / "curated", tmp_path / "reports",
                           corrections_dir=corrections)
     result = dg.materialize(
