@@ -137,6 +137,11 @@ def sample(work: Path, rows: int) -> tuple[Path, int]:
     return folder, scale
 
 
+def folder_bytes(folder: Path) -> int:
+    """Bytes of every file under a folder (the item logs; a published curated folder)."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
 def item_rows(curated: Path) -> int:
     with duckdb.connect(str(curated / "armtrace.duckdb"), read_only=True) as con:
         return con.sql("SELECT sum(rows_read) FROM source_files WHERE dataset = 'items'"
@@ -160,8 +165,10 @@ def measure_scale(work: Path, rows: int, env: dict[str, str],
     floor = timed([sys.executable, "-m", "benchmarks.floor", str(raw)], REPO, dict(os.environ))
     floor_result = json.loads(str(floor["output"]).strip().splitlines()[-1])
     actual = item_rows(out / "curated")
+    database_bytes = (out / "curated" / "armtrace.duckdb").stat().st_size
     shutil.rmtree(out)
     return {"target_rows": rows, "scale": scale, "item_rows": actual,
+            "raw_item_log_bytes": folder_bytes(raw / "items"), "database_bytes": database_bytes,
             "build_seconds": build["seconds"], "build_peak_bytes": build["peak_bytes"],
             "build_cpu_seconds": build["cpu_seconds"], "steps": steps, "steps_cpu": steps_cpu,
             "peak_step": next(step for step, peak in peaks.items()
@@ -273,6 +280,9 @@ def table(results: dict) -> str:
     if at_1m:
         row("build time per row / that at 1M", [
             f"{e['microseconds_per_row'] / at_1m['microseconds_per_row']:.2f}" for e in scales])
+    if all("database_bytes" in e for e in scales):
+        row("raw item logs, MB", [f"{e['raw_item_log_bytes'] / 1e6:,.0f}" for e in scales])
+        row("published database, MB", [f"{e['database_bytes'] / 1e6:,.0f}" for e in scales])
     row("floor query, s", [f"{e['floor_query_seconds']:.2f}" for e in scales])
     row("floor peak memory, GiB", [f"{e['floor_peak_bytes'] / GIB:.2f}" for e in scales])
     row("**build / floor**", [f"**{e['floor_ratio']:.1f}x**" for e in scales])

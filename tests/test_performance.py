@@ -150,3 +150,19 @@ def test_the_benchmark_table_names_the_machine_speed_at_both_ends_of_the_run(
     assert "probe" not in benchmark.table(results).splitlines()[0]
     monkeypatch.setattr(benchmark, "PROBE_STEPS", 200_000)  # some milliseconds
     assert benchmark.speed_probe() > 0
+
+
+def test_the_benchmark_gives_the_size_of_the_logs_and_of_the_published_database(
+        tmp_path: Path) -> None:
+    """The scale section's storage figures (MB per million rows) come from the run's table."""
+    (tmp_path / "team" / "2016").mkdir(parents=True)
+    (tmp_path / "team" / "2016" / "export.csv").write_bytes(b"x" * 1_500)
+    (tmp_path / "notes.txt").write_bytes(b"y" * 500)
+    assert benchmark.folder_bytes(tmp_path) == 2_000
+    results = json.loads(benchmark.RESULTS.read_text())
+    for entry, (raw, database) in zip(results["scales"], [(16e6, 5e6), (160e6, 41e6),
+                                                          (1_600e6, 409e6)], strict=True):
+        entry.update(raw_item_log_bytes=raw, database_bytes=database)
+    lines = benchmark.table(results).splitlines()
+    assert "| raw item logs, MB | 16 | 160 | 1,600 |" in lines
+    assert "| published database, MB | 5 | 41 | 409 |" in lines
