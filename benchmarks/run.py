@@ -138,7 +138,7 @@ def sample(work: Path, rows: int) -> tuple[Path, int]:
 
 
 def folder_bytes(folder: Path) -> int:
-    """Bytes of every file under a folder (the item logs; a published curated folder)."""
+    """Bytes of every file under a folder, however deep (a sample's item logs)."""
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
