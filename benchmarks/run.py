@@ -29,6 +29,8 @@ import dagster
 import duckdb
 import polars as pl
 
+from pipeline.suite_process import item_log_bytes
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_ROWS = 2_707  # item rows in one copy of the sample (scale 1)
 TODAY = "2026-01-01"  # fixed cut-off, so every build sees the same data as valid
@@ -137,11 +139,6 @@ def sample(work: Path, rows: int) -> tuple[Path, int]:
     return folder, scale
 
 
-def folder_bytes(folder: Path) -> int:
-    """Bytes of every file under a folder, however deep (a sample's item logs)."""
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-
-
 def item_rows(curated: Path) -> int:
     with duckdb.connect(str(curated / "armtrace.duckdb"), read_only=True) as con:
         return con.sql("SELECT sum(rows_read) FROM source_files WHERE dataset = 'items'"
@@ -168,7 +165,7 @@ def measure_scale(work: Path, rows: int, env: dict[str, str],
     database_bytes = (out / "curated" / "armtrace.duckdb").stat().st_size
     shutil.rmtree(out)
     return {"target_rows": rows, "scale": scale, "item_rows": actual,
-            "raw_item_log_bytes": folder_bytes(raw / "items"), "database_bytes": database_bytes,
+            "raw_item_log_bytes": item_log_bytes(raw), "database_bytes": database_bytes,
             "build_seconds": build["seconds"], "build_peak_bytes": build["peak_bytes"],
             "build_cpu_seconds": build["cpu_seconds"], "steps": steps, "steps_cpu": steps_cpu,
             "peak_step": next(step for step, peak in peaks.items()
