@@ -1,9 +1,11 @@
 """Stage 6: the published figures, computed in DuckDB SQL from `items` (and `transfers`).
 
 The SQL lives in pipeline/figures/*.sql: facts.sql turns items into one long table of facts,
-shares.sql computes every share with its interval, figures.sql shapes the contract's tables,
+shares.sql computes every share with its sample size, figures.sql shapes the contract's tables,
 diversion.sql matches items to documented transfers (diversion_chains, diversion_issues).
-This module only supplies the settings and runs the files in order.
+This module supplies the settings, runs the files in order and, between shares.sql and
+figures.sql, adds each share's interval (pipeline/intervals.py) to the few hundred rows of
+figure_shares: the Korn-Graubard interval needs beta quantiles, which DuckDB does not have.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 
+from pipeline.intervals import korn_graubard, low_reliability, wilson
+
 SQL_DIR = Path(__file__).resolve().parent.parent / "figures"
-SQL_FILES = ("facts.sql", "shares.sql", "figures.sql", "diversion.sql")
+SHARE_SQL_FILES = ("facts.sql", "shares.sql")  # then the intervals, then:
+FIGURE_SQL_FILES = ("figures.sql", "diversion.sql")
 
 FIGURE_IDS = (
     "documentation_summary", "weapons_by_origin", "ammunition_by_origin", "calibre_family",
@@ -74,9 +80,35 @@ def compute_figures(con: duckdb.DuckDBPyConnection, settings: FigureSettings) ->
     con.register("period_frame", periods(settings.period_edges))
     con.execute("CREATE OR REPLACE TEMP TABLE periods AS SELECT * FROM period_frame")
     con.unregister("period_frame")
-    for name in SQL_FILES:
+    for name in SHARE_SQL_FILES:
+        con.execute((SQL_DIR / name).read_text())
+    shares = con.sql("SELECT * FROM figure_shares").pl()
+    con.register("shares_frame", with_intervals(shares))
+    con.execute("CREATE OR REPLACE TEMP TABLE figure_shares AS SELECT * FROM shares_frame")
+    con.unregister("shares_frame")
+    for name in FIGURE_SQL_FILES:
         con.execute((SQL_DIR / name).read_text())
     return settings
+
+
+def with_intervals(shares: pl.DataFrame) -> pl.DataFrame:
+    """Add ci_low, ci_high and low_reliability to rows with `share`, `n`, `effective_n` and
+    `item_kind`: Wilson on n for weapons (items), Korn-Graubard on effective_n for ammunition
+    (units, records as clusters); all three empty where the share is."""
+    defined = shares.filter(pl.col("share").is_not_null())
+    share, n, effective_n = (defined[c].to_numpy().astype(np.float64)
+                             for c in ("share", "n", "effective_n"))
+    items = (defined["item_kind"] == "weapons").to_numpy()
+    items_low, items_high = wilson(share, n)
+    units_low, units_high = korn_graubard(share, effective_n, n)
+    low, high = np.where(items, items_low, units_low), np.where(items, items_high, units_high)
+    bounds = defined.with_columns(
+        ci_low=pl.Series(low, dtype=pl.Float64), ci_high=pl.Series(high, dtype=pl.Float64),
+        low_reliability=pl.Series(low_reliability(effective_n, low, high), dtype=pl.Boolean))
+    empty = shares.filter(pl.col("share").is_null()).with_columns(
+        ci_low=pl.lit(None, pl.Float64), ci_high=pl.lit(None, pl.Float64),
+        low_reliability=pl.lit(None, pl.Boolean))
+    return pl.concat([bounds, empty])
 
 
 def save_settings(con: duckdb.DuckDBPyConnection, settings: FigureSettings) -> None:
