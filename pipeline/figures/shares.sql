@@ -1,14 +1,12 @@
--- Every share with its sample size, from figure_facts. The intervals are computed from these
--- columns by the figures stage (pipeline/intervals.py: Korn-Graubard needs beta quantiles, which
--- DuckDB does not have), which adds ci_low, ci_high and low_reliability to figure_shares.
+-- Every share with what its interval needs, from figure_facts. The figures stage then computes
+-- effective_n, ci_low, ci_high and low_reliability from these columns (pipeline/intervals.py:
+-- the Korn-Graubard interval needs beta quantiles, which DuckDB does not have) and adds them to
+-- figure_shares before figures.sql runs.
 --
--- n: the denominator's items (weapons) or records (ammunition). effective_n: the sample size the
--- interval behaves as. Weapons: n, each item an independent draw (docs/figures.md, "Items").
--- Ammunition: the units of one record are not independent (a crate of 1,200 rounds is one
--- observation of a lot, not 1,200), so records are clusters and effective_n is Kish's effective
--- number of records, (sum m)^2 / sum m^2 over the denominator's records of m units: n when all
--- records are the same size, less the more a few large records dominate; never more than n.
--- All three are empty where the share is.
+-- n: the denominator's items (weapons) or records (ammunition); squares, known_squares: the
+-- category's and the denominator's sums of squared record sizes (units), from which the
+-- effective number of records is computed (a crate of 1,200 rounds is one observation of a lot,
+-- not 1,200). n is empty where the share is (Unknown, unknown, nothing known).
 
 -- Closed dimensions list every value, so a share of zero is a row (with its interval) and
 -- tables keep their shape from build to build. Origin lists only the countries observed.
@@ -60,14 +58,9 @@ with_totals AS (
 sizes AS (
     SELECT *,
            CASE WHEN known AND known_count > 0 THEN count / known_count END AS share,
-           CASE WHEN item_kind = 'weapons' THEN known_count ELSE known_records END AS sample_n,
-           CASE WHEN item_kind = 'weapons' THEN known_count
-                -- least(): the quotient of integers rounds, and must not pass n
-                ELSE least(known_records, known_count::DOUBLE ^ 2 / known_squares) END
-               AS sample_effective_n
+           CASE WHEN item_kind = 'weapons' THEN known_count ELSE known_records END AS sample_n
     FROM with_totals
 )
 SELECT dimension, item_kind, documented_in, value, known, count, known_count, share,
-       CASE WHEN share IS NOT NULL THEN sample_n END::BIGINT AS n,
-       CASE WHEN share IS NOT NULL THEN sample_effective_n END::DOUBLE AS effective_n
+       CASE WHEN share IS NOT NULL THEN sample_n END::BIGINT AS n, squares, known_squares
 FROM sizes;

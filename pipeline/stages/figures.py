@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from pipeline.intervals import korn_graubard, low_reliability, wilson
+from pipeline.intervals import korn_graubard, low_reliability, units_effective_n, wilson
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "figures"
 SHARE_SQL_FILES = ("facts.sql", "shares.sql")  # then the intervals, then:
@@ -92,23 +92,27 @@ def compute_figures(con: duckdb.DuckDBPyConnection, settings: FigureSettings) ->
 
 
 def with_intervals(shares: pl.DataFrame) -> pl.DataFrame:
-    """Add ci_low, ci_high and low_reliability to rows with `share`, `n`, `effective_n` and
-    `item_kind`: Wilson on n for weapons (items), Korn-Graubard on effective_n for ammunition
-    (units, records as clusters); all three empty where the share is."""
+    """Add effective_n, ci_low, ci_high and low_reliability to figure_shares' rows (share, n,
+    count, known_count, squares, known_squares, item_kind): weapons, Wilson on n items;
+    ammunition, Korn-Graubard on the effective number of records. All four are empty where
+    the share is."""
     defined = shares.filter(pl.col("share").is_not_null())
-    share, n, effective_n = (defined[c].to_numpy().astype(np.float64)
-                             for c in ("share", "n", "effective_n"))
+    share, n = defined["share"].to_numpy(), defined["n"].to_numpy()
     items = (defined["item_kind"] == "weapons").to_numpy()
+    sums = defined.select(pl.col("count", "squares", "known_count", "known_squares")
+                          .cast(pl.Float64))  # exact: integers below 2^53
+    effective_n = np.where(items, n, units_effective_n(*sums.to_numpy().T, n))
     items_low, items_high = wilson(share, n)
     units_low, units_high = korn_graubard(share, effective_n, n)
     low, high = np.where(items, items_low, units_low), np.where(items, items_high, units_high)
-    bounds = defined.with_columns(
+    computed = defined.with_columns(
+        effective_n=pl.Series(effective_n, dtype=pl.Float64),
         ci_low=pl.Series(low, dtype=pl.Float64), ci_high=pl.Series(high, dtype=pl.Float64),
         low_reliability=pl.Series(low_reliability(effective_n, low, high), dtype=pl.Boolean))
     empty = shares.filter(pl.col("share").is_null()).with_columns(
-        ci_low=pl.lit(None, pl.Float64), ci_high=pl.lit(None, pl.Float64),
-        low_reliability=pl.lit(None, pl.Boolean))
-    return pl.concat([bounds, empty])
+        effective_n=pl.lit(None, pl.Float64), ci_low=pl.lit(None, pl.Float64),
+        ci_high=pl.lit(None, pl.Float64), low_reliability=pl.lit(None, pl.Boolean))
+    return pl.concat([computed, empty])
 
 
 def save_settings(con: duckdb.DuckDBPyConnection, settings: FigureSettings) -> None:
