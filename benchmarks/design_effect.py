@@ -30,6 +30,9 @@ from numpy.typing import NDArray
 
 from pipeline.stages.figures import DEFAULT_PERIOD_EDGES, periods
 
+DOC = Path(__file__).resolve().parent.parent / "docs" / "figures.md"
+START, END = "<!-- design-effect:start -->", "<!-- design-effect:end -->"
+
 SEED = 23
 PERMUTATIONS = 200
 MIN_SHARE = 0.05  # below it a share's deff estimate is mostly noise
@@ -98,22 +101,36 @@ def measure(frame: pl.DataFrame, rng: np.random.Generator) -> list[dict[str, obj
     return rows
 
 
+def table(rows: list[dict[str, object]]) -> str:
+    """Markdown: one line per dimension and group."""
+    lines = ["| dimension | group | weapons | sites | median deff | chance alone (95%) |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        low, high = r["chance_median_deff_95"]  # type: ignore[misc]
+        lines.append(f"| {r['dimension']} | {r['group']} | {r['weapons']:,} | {r['sites']:,} | "
+                     f"{r['median_deff']:.2f} | {low:.2f} to {high:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.design_effect",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("databases", nargs="+", type=Path)
+    parser.add_argument("--json", action="store_true", help="print every share's deff too")
+    parser.add_argument("--docs", action="store_true",
+                        help="write the (first) database's table into docs/figures.md: give "
+                             "a build of the shipped sample")
     args = parser.parse_args(argv)
-    for database in args.databases:
+    for number, database in enumerate(args.databases):
         rows = measure(weapons(database), np.random.default_rng(SEED))
-        print(f"## {database}\n")
-        print("| dimension | group | weapons | sites | median deff | chance alone (95%) |")
-        print("|---|---|---:|---:|---:|---:|")
-        for r in rows:
-            low, high = r["chance_median_deff_95"]  # type: ignore[misc]
-            print(f"| {r['dimension']} | {r['group']} | {r['weapons']:,} | {r['sites']:,} | "
-                  f"{r['median_deff']:.2f} | {low:.2f} to {high:.2f} |")
-        print()
-        print(json.dumps(rows, indent=1))
+        print(f"{database}\n\n{table(rows)}\n")
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        if args.docs and number == 0:
+            text = DOC.read_text(encoding="utf-8")
+            before, rest = text.split(START, 1)
+            DOC.write_text(f"{before}{START}\n{table(rows)}\n{END}{rest.split(END, 1)[1]}",
+                           encoding="utf-8")
     return 0
 
 

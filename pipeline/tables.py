@@ -302,7 +302,8 @@ def _share_columns(prefix: str, of: str) -> dict[str, str]:
 
     return {
         f"{prefix}share": f"{of} (a fraction in [0, 1], unrounded; NULL when undefined).",
-        named("ci_low"): f"Lower bound of the 95% interval of the {prefix}share.",
+        named("ci_low"): f"Lower bound of the 95% interval of the {prefix}share (Wilson for "
+                         f"items, Korn-Graubard for units; docs/figures.md).",
         named("ci_high"): f"Upper bound of the 95% interval of the {prefix}share.",
         **_sample_size_columns(f"{prefix}share", named),
     }
@@ -314,8 +315,9 @@ def _sample_size_columns(share: str, named: Callable[[str], str]) -> dict[str, s
         named("n"): f"Sample size of the {share}: items (weapons) or records (ammunition) in its "
                     f"denominator; NULL when the {share} is.",
         named("effective_n"): f"Sample size the {share}'s interval behaves as: n for items; for "
-                              f"units, Kish's effective number of records (sum of units)^2 / "
-                              f"sum of (units per record)^2, at most n.",
+                              f"units, the effective number of records, the smaller of Kish's "
+                              f"(sum of units)^2 / sum of (units per record)^2 and p(1 - p) "
+                              f"over the share's linearised variance; at most n.",
         named("low_reliability"): f"True when effective_n < {LOW_RELIABILITY_EFFECTIVE_N:g} or "
                                   f"the interval is wider than {LOW_RELIABILITY_WIDTH:.2f}; the "
                                   f"report marks such shares.",
