@@ -139,6 +139,7 @@ METHODS: dict[str, tuple[str, Callable[[Sample], tuple[Array, Array]]]] = {
                 lambda s: korn_graubard(s.share, s.shipped_n(), s.records)),
 }
 BOOTSTRAP = "bootstrap"
+ORDER = (*METHODS, BOOTSTRAP)  # of the tables' columns and rows
 BOOTSTRAP_LABEL = (f"cluster bootstrap, percentile ({BOOTSTRAP_REPLICATES} replicates; "
                    f"{BOOTSTRAP_RUNS:,} runs per cell)")
 
@@ -265,7 +266,7 @@ def coverage_table(results: dict[str, object], scenario: str, measure: str = "co
                    ) -> str:
     """Markdown: one row per (share, records), one column per method."""
     cells = [c for c in results["cells"] if c["scenario"] == scenario]  # type: ignore[attr-defined]
-    names = list(cells[0]["methods"])
+    names = [name for name in ORDER if name in cells[0]["methods"]]
     lines = ["| share | records | " + " | ".join(f"`{n}`" for n in names) + " |",
              "|---:|---:|" + "---:|" * len(names)]
     for c in cells:
@@ -277,7 +278,7 @@ def coverage_table(results: dict[str, object], scenario: str, measure: str = "co
 
 def summary(results: dict[str, object]) -> str:
     """Per method and scenario: the lowest coverage in the grid, and in the target's cells."""
-    names = list(results["methods"])  # type: ignore[arg-type]
+    names = [name for name in ORDER if name in results["methods"]]  # type: ignore[operator]
     lines = ["| method | what it is | " + " | ".join(
                  f"{s}: lowest (target cells)" for s in SCENARIOS) + " |",
              "|---|---|" + "---:|" * len(SCENARIOS)]

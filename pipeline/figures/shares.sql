@@ -3,7 +3,7 @@
 -- the Korn-Graubard interval needs beta quantiles, which DuckDB does not have) and adds them to
 -- figure_shares before figures.sql runs.
 --
--- n: the denominator's items (weapons) or records (ammunition); squares, known_squares: the
+-- n: the denominator's records for ammunition (counted in units), its items for every other kind; squares, known_squares: the
 -- category's and the denominator's sums of squared record sizes (units), from which the
 -- effective number of records is computed (a crate of 1,200 rounds is one observation of a lot,
 -- not 1,200). n is empty where the share is (Unknown, unknown, nothing known).
@@ -58,7 +58,7 @@ with_totals AS (
 sizes AS (
     SELECT *,
            CASE WHEN known AND known_count > 0 THEN count / known_count END AS share,
-           CASE WHEN item_kind = 'weapons' THEN known_count ELSE known_records END AS sample_n
+           CASE WHEN item_kind = 'ammunition' THEN known_records ELSE known_count END AS sample_n
     FROM with_totals
 )
 SELECT dimension, item_kind, documented_in, value, known, count, known_count, share,

@@ -93,12 +93,17 @@ def compute_figures(con: duckdb.DuckDBPyConnection, settings: FigureSettings) ->
 
 def with_intervals(shares: pl.DataFrame) -> pl.DataFrame:
     """Add effective_n, ci_low, ci_high and low_reliability to figure_shares' rows (share, n,
-    count, known_count, squares, known_squares, item_kind): weapons, Wilson on n items;
-    ammunition, Korn-Graubard on the effective number of records. All four are empty where
-    the share is."""
+    count, known_count, squares, known_squares, item_kind): ammunition (counted in units),
+    Korn-Graubard on the effective number of records; any other kind (counted in items),
+    Wilson on its n items. All four are empty where the share is.
+
+    A new share figure gets all of this by adding its dimension to facts.sql and selecting
+    share, ci_low, ci_high, n, effective_n and low_reliability from figure_shares in
+    figures.sql; `_share_columns` in pipeline/tables.py documents the columns, and the report
+    marks the share by those names."""
     defined = shares.filter(pl.col("share").is_not_null())
     share, n = defined["share"].to_numpy(), defined["n"].to_numpy()
-    items = (defined["item_kind"] == "weapons").to_numpy()
+    items = (defined["item_kind"] != "ammunition").to_numpy()
     sums = defined.select(pl.col("count", "squares", "known_count", "known_squares")
                           .cast(pl.Float64))  # exact: integers below 2^53
     effective_n = np.where(items, n, units_effective_n(*sums.to_numpy().T, n))
