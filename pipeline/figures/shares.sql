@@ -3,10 +3,11 @@
 -- the Korn-Graubard interval needs beta quantiles, which DuckDB does not have) and adds them to
 -- figure_shares before figures.sql runs.
 --
--- n: the denominator's records for ammunition (counted in units), its items for every other kind; squares, known_squares: the
--- category's and the denominator's sums of squared record sizes (units), from which the
--- effective number of records is computed (a crate of 1,200 rounds is one observation of a lot,
--- not 1,200). n is empty where the share is (Unknown, unknown, nothing known).
+-- n: the denominator's records for ammunition (counted in units), its items for any other kind.
+-- squares, known_squares: the category's and the denominator's sums of squared record sizes
+-- (units), from which the effective number of records is computed (a crate of 1,200 rounds is
+-- one observation of a lot, not 1,200). n is empty where the share is (Unknown, unknown,
+-- nothing known).
 
 -- Closed dimensions list every value, so a share of zero is a row (with its interval) and
 -- tables keep their shape from build to build. Origin lists only the countries observed.
