@@ -37,7 +37,8 @@ SCALES ?= 100000,1000000,10000000
 bench: setup
 	$(VENV)/bin/python -m benchmarks.run --scales $(SCALES)
 
-# Coverage of the share intervals by simulation (docs/figures.md, "Coverage"); ~10 minutes.
+# Coverage of the share intervals by simulation (docs/figures.md, "Coverage"): about six
+# minutes of processor time; rewrites benchmarks/coverage.json and the tables in the docs.
 coverage: setup
 	$(VENV)/bin/python -m benchmarks.coverage
 
