@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import fcntl
 import io
+import json
 import os
 import random
 import re
@@ -370,18 +372,35 @@ def write_raw_folder(raw: Path) -> None:
         (items / name).write_bytes(csv_bytes(rows))
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    root = tmp_path_factory.mktemp("odd-files")
-    write_raw_folder(root / "raw")
-    with pytest.MonkeyPatch.context() as patch, captured_output() as output:
-        for name, value in BUILD_LIMITS.items():
-            patch.setenv(LIMITS[name].env, str(value))
-        code = main(["build", "--raw", str(root / "raw"), "--curated", str(root / "curated"),
-                     "--reports", str(root / "reports"), "--today", TODAY])
+def shared_build(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str,
+                 write_raw: Callable[[Path], None], env: dict[str, str]) -> Built:
+    """One build of the raw folder `write_raw` writes, with `env` set, for every pytest-xdist
+    worker of the session: the first worker to need it builds, the others wait on a lock
+    and read it (a module's tests may run on both workers; each would build otherwise)."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base if worker_id == "master" else base.parent) / name
+    with (root.parent / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "result.json").exists():
+            write_raw(root / "raw")
+            with pytest.MonkeyPatch.context() as patch, captured_output() as output:
+                for variable, value in env.items():
+                    patch.setenv(variable, value)
+                code = main(["build", "--raw", str(root / "raw"), "--curated",
+                             str(root / "curated"), "--reports", str(root / "reports"),
+                             "--today", TODAY])
+            (root / "result.json").write_text(json.dumps({"code": code, "output": output[0]}))
+    result = json.loads((root / "result.json").read_text())
     con = duckdb.connect(str(root / "curated" / "armtrace.duckdb"), read_only=True)
-    yield Built(code, output[0], con, root)
-    con.close()
+    return Built(result["code"], result["output"], con, root)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Built]:
+    build = shared_build(tmp_path_factory, worker_id, "odd-files", write_raw_folder,
+                         {LIMITS[name].env: str(value) for name, value in BUILD_LIMITS.items()})
+    yield build
+    build.con.close()
 
 
 def test_the_build_publishes_without_a_traceback(built: Built) -> None:

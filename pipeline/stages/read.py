@@ -24,6 +24,7 @@ import polars as pl
 
 from pipeline.columns import ITEMS, Contract
 from pipeline.stages.workbook_guard import (
+    ReaderUnavailable,
     SettingError,
     SheetRead,
     WorkbookRefused,
@@ -595,7 +596,7 @@ def read_file(path: Path, contract: Contract = ITEMS) -> FileOutcome:
         return READERS[_format_of(path)](path, contract)
     except UnreadableFile as error:
         return _unreadable(str(error))
-    except SettingError:
+    except (SettingError, ReaderUnavailable):  # the build's problem, not the file's
         raise
     except BaseException as error:
         if not (isinstance(error, Exception) or type(error).__name__ == "PanicException"):

@@ -11,9 +11,10 @@ defence, each a setting with a default (LIMITS):
    strings' size and each sheet's declared range (`<dimension ref=...>`). A workbook out of
    proportion is refused with the part, the figure and the limit.
 2. `read_workbook` reads the sheets in a process of its own with an address-space limit
-   (RLIMIT_AS) and a time limit. A sheet whose declared range lies, or that has none, is
-   caught there: the process runs out of memory or time, and the build is told so by name
-   instead of dying. The process writes each sheet as Arrow IPC and a manifest.
+   (RLIMIT_AS) and a time limit, forked from a process that imported the reader once (run as
+   `python -m pipeline.stages.workbook_guard`). A sheet whose declared range lies, or that
+   has none, is caught there: the process runs out of memory or time, and the build is told
+   so by name instead of dying. The process writes each sheet as Arrow IPC and a manifest.
 
 Besides the cells, the child reports the spreadsheet error cells (`#N/A`, `#REF!`, ...) and
 the formulas with no stored result, which calamine reads as blanks.
@@ -21,14 +22,18 @@ the formulas with no stored result, which calamine reads as blanks.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import multiprocessing
-import multiprocessing.context
 import os
 import re
 import resource
+import select
 import signal
 import struct
+import subprocess
+import sys
+import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -260,13 +265,97 @@ class SheetRead:
     errors: list[tuple[int, int, str, bool]]
 
 
-def _processes() -> multiprocessing.context.ForkServerContext:
-    """Processes forked from a server that has imported the reader once (0.6 s, pyarrow
-    mostly): a workbook's process then starts in milliseconds. The server is started by the
-    first workbook read and ends with the build's process."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["fastexcel", "pyarrow", "pyarrow.ipc"])
-    return context
+class ReaderUnavailable(RuntimeError):
+    """The process that reads workbooks cannot be started or died: the machine's problem, not
+    a file's, so it fails the build rather than marking every workbook unreadable."""
+
+
+class _Zygote:
+    """A process that has imported the reader once (0.6 s, pyarrow mostly) and forks a child
+    for each workbook, so that a workbook's process starts in milliseconds; started by the
+    first workbook read, it ends when the build's process does (its stdin closes).
+
+    One line of JSON each way: the request; the child's pid; its exit status. Python's
+    multiprocessing forkserver was tried: each child re-imports the parent's main module
+    (the `armtrace` script, pytest), which a script without a main guard would run again.
+    """
+
+    def __init__(self) -> None:
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, (package_root, os.environ.get("PYTHONPATH"))))}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.stages.workbook_guard"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0)
+        self.pending = b""
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def line(self, timeout: float | None) -> dict | None:
+        """The next line the zygote writes, or None when `timeout` seconds pass first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.process.stdout], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(self.process.stdout.fileno(), 4096)
+            if not chunk:
+                raise ReaderUnavailable("the workbook reader's process ended; see that "
+                                        "fastexcel and pyarrow are installed (make setup)")
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return json.loads(line)
+
+    def read(self, path: Path, work_dir: Path, memory: int, seconds: int) -> tuple[int, bool]:
+        """The exit status of the child that read `path` (negative: the signal), and whether
+        it was stopped for taking longer than `seconds`."""
+        request = {"path": str(path), "work_dir": str(work_dir), "memory": memory}
+        try:
+            self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        except BrokenPipeError:
+            raise ReaderUnavailable("the workbook reader's process ended") from None
+        pid = self.line(None)["pid"]
+        done = self.line(seconds)
+        timed_out = done is None
+        if timed_out:
+            with contextlib.suppress(ProcessLookupError):  # it may have ended just now
+                os.kill(pid, signal.SIGKILL)
+            done = self.line(None)
+        return done["status"], timed_out
+
+
+_zygote: _Zygote | None = None
+_zygote_lock = threading.Lock()
+
+
+def _read_in_child(path: Path, work_dir: Path, memory: int, seconds: int) -> tuple[int, bool]:
+    global _zygote
+    with _zygote_lock:
+        if _zygote is None or not _zygote.alive():
+            _zygote = _Zygote()
+        return _zygote.read(path, work_dir, memory, seconds)
+
+
+def _serve() -> None:
+    """The zygote: import the reader, then fork a child for each request on stdin."""
+    import fastexcel  # noqa: F401 - imported once here, inherited by every child
+    import pyarrow.ipc  # noqa: F401
+
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:  # the child: stdin and stdout are the zygote's conversation
+            os.dup2(os.open(os.devnull, os.O_RDWR), 0)
+            os.dup2(0, 1)
+            _child(Path(request["path"]), Path(request["work_dir"]), request["memory"])
+            os._exit(0)
+        sys.stdout.write(json.dumps({"pid": pid}) + "\n")
+        sys.stdout.flush()
+        _, status = os.waitpid(pid, 0)
+        sys.stdout.write(json.dumps({"status": os.waitstatus_to_exitcode(status)}) + "\n")
+        sys.stdout.flush()
 
 
 def read_workbook(path: Path, work_dir: Path) -> list[SheetRead]:
@@ -274,19 +363,12 @@ def read_workbook(path: Path, work_dir: Path) -> list[SheetRead]:
     and time; its files are written in `work_dir`. Raises WorkbookRefused, saying why, when
     the process fails, runs out of memory or time, or the reader rejects the workbook."""
     memory, seconds = limit("memory"), limit("seconds")
-    child = _processes().Process(target=_child, args=(path, work_dir, memory),
-                                 name="armtrace-workbook", daemon=True)
-    child.start()
-    child.join(seconds)
-    if child.is_alive():
-        child.kill()
-        child.join()
+    code, timed_out = _read_in_child(path, work_dir, memory, seconds)
+    if timed_out:
         raise WorkbookRefused(
             f"reading it took longer than the limit of {seconds:,} s "
             f"(${LIMITS['seconds'].env}): a sheet out of proportion, or a machine too busy; "
             f"{SPLIT_OR_CLEAN}")
-    code = child.exitcode if child.exitcode is not None else -1
-    child.close()
     manifest_path, stderr_path = work_dir / "manifest.json", work_dir / "stderr.txt"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     said = stderr_path.read_bytes()[:65536].decode(errors="replace") if (
@@ -417,3 +499,6 @@ def _formulas_without_result(archive: zipfile.ZipFile,
     top, left = first_row or 1, first_column or 1
     return [(r - top, c - left, text, True) for r, c, text in found]
 
+
+if __name__ == "__main__":
+    _serve()
