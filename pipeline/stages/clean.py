@@ -13,6 +13,7 @@ per distinct value and joined back, so the cost does not grow with row count in 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
@@ -43,7 +44,7 @@ DIGIT_TABLE = str.maketrans(OTHER_DIGITS)
 GREEK_LOOKALIKES = dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX", strict=True))
 LOOKALIKES = {**CYRILLIC_LOOKALIKES, **GREEK_LOOKALIKES}
 LOOKALIKE_TABLE = str.maketrans(LOOKALIKES)
-PLAIN_TEXT = r"^[\x20-\x7E]*$"  # printable ASCII: Unicode cleaning leaves it as it is
+PLAIN_TEXT = r"^[\x20-\x7E№]*$"  # printable ASCII (and №): Unicode cleaning leaves it be
 
 DATE_FORMATS = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y",
                 "%B %d, %Y", "%b %d %Y", "%B %d %Y", "%d %b, %Y", "%d %B, %Y")
@@ -108,8 +109,9 @@ def clean_key_text(text: str) -> str:
     """The contract's Unicode cleaning of keys and record ids: NFKC (fullwidth letters and
     digits become ASCII), invisible characters (category Cf: zero-width spaces and joiners,
     byte-order marks, soft hyphens) removed, every kind of space a space, Greek and Cyrillic
-    capitals that look like Latin ones read as Latin, trimmed. Case is kept."""
-    text = unicodedata.normalize("NFKC", text)
+    capitals that look like Latin ones read as Latin, trimmed. Case is kept. `№` is kept as
+    it is (NFKC would make it `No`): the contract names it as a prefix of serial numbers."""
+    text = "№".join(unicodedata.normalize("NFKC", part) for part in text.split("№"))
     text = "".join(" " if ch.isspace() else ch for ch in text
                    if unicodedata.category(ch) != "Cf")
     return text.translate(LOOKALIKE_TABLE).strip()
@@ -146,15 +148,27 @@ def record_key(column: str, cleaned: pl.Expr | None = None) -> pl.Expr:
     return pl.when((key != "") & ~is_unknown(column)).then(key)
 
 
-def quantity_values(column: str = "quantity") -> dict[str, pl.Expr]:
-    """`quantity_value`, the whole number written in `column` (digits of any script the
-    contract names; `1,200`), NULL when it is none or too large for Int64; and
-    `quantity_over_limit`, true where it is a whole number above MAX_QUANTITY."""
-    digits = ascii_digits(pl.col(column))
-    written = digits.str.contains(QUANTITY_FORM)
-    value = pl.when(written).then(digits.str.replace_all(",", "").cast(pl.Int64, strict=False))
-    return {"quantity_value": value,
-            "quantity_over_limit": (written & (value.is_null() | (value > MAX_QUANTITY)))
+def whole_number(text: str) -> int | None:
+    """The whole number written in `text` (digits of any script the contract names; comma
+    thousands groups, `1,200`), however large; None when it is not one."""
+    digits = text.translate(DIGIT_TABLE)
+    return int(digits.replace(",", "")) if re.fullmatch(QUANTITY_FORM, digits) else None
+
+
+def quantity_values(frame: pl.DataFrame, column: str = "quantity") -> dict[str, pl.Expr]:
+    """`quantity_value`, the whole number written in `column` of `frame` (whole_number), NULL
+    when it is none or too large for Int64; and `quantity_over_limit`, true where it is above
+    MAX_QUANTITY. Read once per distinct value: a log holds a few dozen quantities."""
+    def value(text: str) -> int | None:
+        number = whole_number(text)
+        return number if number is not None and number < 2**63 else None
+
+    def over(text: str) -> bool:
+        number = whole_number(text)
+        return number is not None and number > MAX_QUANTITY
+
+    return {"quantity_value": distinct_map(frame, column, value, pl.Int64),
+            "quantity_over_limit": distinct_map(frame, column, over, pl.Boolean)
             .fill_null(False)}
 
 
@@ -286,7 +300,7 @@ def _interpret_values(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame
         model_designation=distinct_map(frame, "model", model, pl.String),
         latitude_value=ascii_digits(pl.col("latitude")).cast(pl.Float64, strict=False),
         longitude_value=ascii_digits(pl.col("longitude")).cast(pl.Float64, strict=False),
-        **quantity_values(),
+        **quantity_values(frame),
         serial_key=record_key("serial_number", cleaned_text(frame, "serial_number")),
         lot_key=record_key("lot_number", cleaned_text(frame, "lot_number")),
         record_id_key=cleaned_text(frame, "record_id"),

@@ -85,7 +85,7 @@ def _interpret(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame:
         model_key=distinct_map(frame, "model", model_key, pl.String),
         lot_key=record_key("lot_number", cleaned_text(frame, "lot_number")),
         serial_key=record_key("serial_number", cleaned_text(frame, "serial_number")),
-        **quantity_values(),
+        **quantity_values(frame),
         retransfer_value=pl.col("retransfer_clause").str.to_lowercase().replace_strict(
             CLAUSE_VALUES, default=None, return_dtype=pl.Boolean),
     )
