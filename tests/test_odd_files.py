@@ -41,7 +41,8 @@ COLUMNS = ("record_id", "documented_on", "documented_in", "site", "category", "m
            "country_of_manufacture", "year_of_manufacture", "serial_number", "quantity",
            "latitude", "notes")
 # this build's workbook limits: small, so that each case needs only a few megabytes
-BUILD_LIMITS = {"part_bytes": 2 * 1024**2, "shared_strings_bytes": 1024**2, "parts": 40}
+BUILD_LIMITS = {"part_bytes": 2 * 1024**2, "shared_strings_bytes": 1024**2, "parts": 40,
+                "file_cells": 100_000}
 
 
 def record(record_id: str, **cells: str) -> dict[str, str]:
@@ -205,7 +206,19 @@ FILE_CASES = [
     FileCase("damaged_sheet_xml", "damaged.xlsx",
              lambda: sheet_patched("W-damaged", lambda x: x[:x.index(b"<sheetData>") + 30]),
              "unreadable", "not a readable XLSX workbook ("),
+    FileCase("sheet_of_more_cells_than_a_file_may_hold", "long-sheet.xlsx",
+             lambda: sheet_patched("W-long", lambda x: x.replace(
+                 b"</sheetData>", b'<row r="8400"><c r="L8400" t="inlineStr"><is><t>x</t></is>'
+                                  b"</c></row></sheetData>")), "unreadable",
+             "it holds 100,800 cells (1 sheet of 8,400 rows), more than the limit of 100,000 "
+             "cells ($ARMTRACE_MAX_FILE_CELLS)"),
     # delimited text
+    FileCase("lines_of_more_cells_than_a_file_may_hold", "many-cells.csv",
+             csv_bytes([record("T-many")]) + b"\n" * 8_400, "unreadable",
+             "it holds 100,824 cells (8,402 lines of 12 columns), more than the limit of "
+             "100,000 cells ($ARMTRACE_MAX_FILE_CELLS): reading it would take more memory"),
+    FileCase("lines_just_under_the_cell_limit", "just-under.csv",  # near miss
+             csv_bytes([record("T-under")]) + b"\n" * 8_331, "ok", None, {"T-under": "ok"}),
     FileCase("cr_only_line_endings", "old-mac.csv",
              csv_bytes([record("T-cr1"), record("T-cr2", notes="second")], "\r"), "ok", None,
              {"T-cr1": "ok", "T-cr2": "second"}),

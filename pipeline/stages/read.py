@@ -24,11 +24,13 @@ import polars as pl
 
 from pipeline.columns import ITEMS, Contract
 from pipeline.stages.workbook_guard import (
+    LIMITS,
     ReaderUnavailable,
     SettingError,
     SheetRead,
     WorkbookRefused,
     check_workbook,
+    limit,
     read_workbook,
 )
 
@@ -320,6 +322,8 @@ def read_delimited(path: Path, contract: Contract = ITEMS) -> FileOutcome:
     line_end = utf8.find(b"\n")
     first_line = (utf8 if line_end < 0 else utf8[:line_end]).decode().rstrip("\r")
     delimiter = detect_delimiter(first_line, contract)
+    lines, columns = utf8.count(b"\n") + (not utf8.endswith(b"\n")), first_line.count(delimiter) + 1
+    _check_cells(lines * columns, f"{lines:,} lines of {columns:,} columns")
     utf8, note = backslash_quotes(utf8, delimiter)
     problems: list[str | None] | None = None
     try:
@@ -363,8 +367,13 @@ def read_xlsx(path: Path, contract: Contract = ITEMS) -> FileOutcome:
     try:
         check_workbook(path)
         with tempfile.TemporaryDirectory(prefix="armtrace-workbook-") as work_dir:
-            sheets = {sheet.name: _sheet_cells(sheet) for sheet in
-                      read_workbook(path, Path(work_dir))}
+            read = read_workbook(path, Path(work_dir))
+            sizes = [(pl.scan_ipc(s.cells).select(pl.len()).collect().item(),
+                      len(pl.read_ipc_schema(s.cells))) for s in read]
+            _check_cells(sum(rows * columns for rows, columns in sizes),
+                         f"{len(sizes)} sheet{'s' * (len(sizes) != 1)} of "
+                         f"{sum(rows for rows, _ in sizes):,} rows")
+            sheets = {sheet.name: _sheet_cells(sheet) for sheet in read}
     except WorkbookRefused as error:
         raise UnreadableFile(str(error)) from None
     read: list[FileOutcome] = []
@@ -611,6 +620,17 @@ def read_file(path: Path, contract: Contract = ITEMS) -> FileOutcome:
 def _unreadable(problem: str) -> FileOutcome:
     row = pl.DataFrame({"read_problem": [f"unreadable_file: {problem}"]})
     return FileOutcome(rows=row, status="unreadable", problem=problem)
+
+
+def _check_cells(cells: int, shape: str) -> None:
+    """Refuse a log of more cells than $ARMTRACE_MAX_FILE_CELLS before its rows are built: in
+    memory a cell costs far more than its bytes on disk (`shape`: its lines and columns)."""
+    most = limit("file_cells")
+    if cells > most:
+        raise UnreadableFile(
+            f"it holds {cells:,} cells ({shape}), more than the limit of {most:,} cells "
+            f"(${LIMITS['file_cells'].env}): reading it would take more memory than one file "
+            "may; split the export into several smaller files")
 
 
 def _check_size(path: Path) -> None:

@@ -64,6 +64,10 @@ LIMITS = {
                    "unpacked size / packed size of a part larger than 1 MiB"),
     "cells": Limit("ARMTRACE_MAX_WORKBOOK_CELLS", 25_000_000,
                    "cells (rows x columns) a sheet declares"),
+    # Any log, read into the build's own process: a cell costs about 70 bytes there (a file of
+    # 36 MB of commas took 2.4 GB), an ordinary row of 17 cells about 1.6 KB.
+    "file_cells": Limit("ARMTRACE_MAX_FILE_CELLS", 20_000_000,
+                        "cells (lines x columns) of one log read into the build"),
 }
 RATIO_FLOOR_BYTES = 1 * MiB  # smaller parts compress as they like: they cannot exhaust memory
 HEAD_BYTES = 64 * 1024  # where a sheet's <dimension> is: before its first row
