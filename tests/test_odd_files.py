@@ -133,6 +133,9 @@ def error_cells_workbook() -> bytes:
         sheet.write_row(row, 0, list(record(case).values()))
         sheet.write_formula(row, column[name], formula, None, value)
     sheet.write_row(len(ERROR_CELLS) + 1, 0, list(record("N-text", notes="#N/A").values()))
+    # a row holding nothing but a formula with no result, past a blank row: calamine leaves
+    # such a row out of the sheet; it must still be read
+    sheet.write_formula(len(ERROR_CELLS) + 3, column["notes"], "=LEN(A2)", None, "")
     book.close()
     return buffer.getvalue()
 
@@ -488,6 +491,15 @@ def test_spreadsheet_error_cells_are_quarantined(built: Built, record_id: str, c
     shown = f"the error {value}" if value else f"a formula with no stored result ({formula})"
     assert f"spreadsheet_error: column '{column}' holds {shown}" in row["problems"][0]
     assert row["cell"] == (value or formula)  # the cell shows what the spreadsheet holds
+
+
+def test_a_row_of_only_a_formula_without_result_is_read(built: Built) -> None:
+    (row,) = _sql(built, "SELECT source_line, reasons, problems FROM quarantine WHERE "
+                         "source_file = 'items/values/errors.xlsx' AND record_id IS NULL"
+                  ).to_dicts()
+    assert row["source_line"] == len(ERROR_CELLS) + 4
+    assert row["reasons"] == ["spreadsheet_error", "missing_required_field"]
+    assert "column 'notes' holds a formula with no stored result (=LEN(A2))" in row["problems"][0]
 
 
 def test_an_error_value_typed_as_text_is_text(built: Built) -> None:  # near miss
