@@ -32,7 +32,7 @@ from pydantic import (
 
 from pipeline.columns import CANONICAL_NAMES, ITEMS
 from pipeline.stages.read import numbered_schema
-from pipeline.stages.workbook_guard import SettingError
+from pipeline.stages.workbook_guard import LIMITS, limit
 from pipeline.tables import CORRECTIONS
 
 FILE_SUFFIXES = (".yaml", ".yml")
@@ -40,9 +40,8 @@ WHAT_TO_DO = "review the log and update or delete the correction"
 
 # Limits on a corrections file (docs/decisions.md, "Analyst corrections"). The format nests
 # three levels (corrections: a list of mappings of text), so depth is a property of the
-# format, not a setting; the size is a setting.
-ENV_MAX_CORRECTIONS_BYTES = "ARMTRACE_MAX_CORRECTIONS_BYTES"
-DEFAULT_MAX_CORRECTIONS_BYTES = 1024**2  # about 4,000 entries
+# format, not a setting; the size is a setting, LIMITS["corrections_bytes"].
+ENV_MAX_CORRECTIONS_BYTES = LIMITS["corrections_bytes"].env
 MAX_NESTING = 8
 QUOTED_CHARS = 80  # of a value quoted in a message: never the whole input
 
@@ -86,17 +85,6 @@ def check_yaml_events(text: str) -> None:
                                   problem_mark=event.start_mark)
         elif isinstance(event, yaml.CollectionEndEvent):
             nesting -= 1
-
-
-def max_corrections_bytes() -> int:
-    """The largest corrections file read: $ARMTRACE_MAX_CORRECTIONS_BYTES or 1 MiB."""
-    text = os.environ.get(ENV_MAX_CORRECTIONS_BYTES, "").strip()
-    if not text:
-        return DEFAULT_MAX_CORRECTIONS_BYTES
-    if not text.isdigit() or int(text) == 0:
-        raise SettingError(f"{ENV_MAX_CORRECTIONS_BYTES}={text!r} is not a positive whole "
-                           "number of bytes")
-    return int(text)
 
 
 def _shown(value: object) -> str:
@@ -169,11 +157,11 @@ def _duplicate_keys(node: yaml.Node) -> list[str]:
 
 def read_corrections_file(path: Path, relative: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The entries of one corrections file as rows of CORRECTION_SCHEMA, and its problems."""
-    limit = max_corrections_bytes()
+    most = limit("corrections_bytes")
     with path.open("rb") as handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        return [], [f"{path}: holds more than the limit of {limit:,} bytes "
+        data = handle.read(most + 1)
+    if len(data) > most:
+        return [], [f"{path}: holds more than the limit of {most:,} bytes "
                     f"(${ENV_MAX_CORRECTIONS_BYTES}); split it into several files"]
     try:
         text = data.decode("utf-8")

@@ -68,6 +68,8 @@ LIMITS = {
     # 36 MB of commas took 2.4 GB), an ordinary row of 17 cells about 1.6 KB.
     "file_cells": Limit("ARMTRACE_MAX_FILE_CELLS", 20_000_000,
                         "cells (lines x columns) of one log read into the build"),
+    "corrections_bytes": Limit("ARMTRACE_MAX_CORRECTIONS_BYTES", 1 * MiB,
+                               "bytes of one corrections file (about 4,000 entries)"),
 }
 RATIO_FLOOR_BYTES = 1 * MiB  # smaller parts compress as they like: they cannot exhaust memory
 HEAD_BYTES = 64 * 1024  # where a sheet's <dimension> is: before its first row
