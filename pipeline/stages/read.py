@@ -271,8 +271,9 @@ def lone_cr_as_newline(utf8: bytes) -> bytes:
     """The text with each CR that no LF follows made an LF: old Mac exports end their lines
     with CR alone, and polars splits lines on LF only. In a quoted value such a CR becomes a
     line break of the value. CRLF and LF files are returned as they are."""
-    crs = utf8.count(b"\r")
-    if crs == 0 or crs == utf8.count(b"\r\n"):
+    if utf8.find(b"\r") < 0:  # one fast scan for the LF files
+        return utf8
+    if utf8.count(b"\r") == utf8.count(b"\r\n"):
         return utf8
     return re.sub(rb"\r(?!\n)", b"\n", utf8)
 
@@ -298,7 +299,7 @@ def backslash_quotes(utf8: bytes, delimiter: str) -> tuple[bytes, str | None]:
     when that makes it standard, and noted; when it still is not, the file is unreadable. A
     standard file that happens to hold `\"` (a value ending in a backslash) is read as it is.
     """
-    if b'\\"' not in utf8:
+    if utf8.find(b"\\") < 0 or b'\\"' not in utf8:  # a backslash is rare: one fast scan
         return utf8, None
     text = utf8.decode()
     if _strict_csv_error(text, delimiter) is None:
@@ -578,8 +579,8 @@ def _rows_from_table(
         extra=pl.struct(unmatched).struct.json_encode() if unmatched else pl.lit(None, pl.String),
         cells=pl.struct(headers).struct.json_encode(),
         # the file's own problem first: clean reads a missing column from the first message
-        read_problem=_joined_problems(pl.lit(problem, pl.String),
-                                      pl.col("read_problem").cast(pl.String)),
+        read_problem=pl.col("read_problem").cast(pl.String) if problem is None else
+        _joined_problems(pl.lit(problem, pl.String), pl.col("read_problem").cast(pl.String)),
     )
     return FileOutcome(rows=rows, blank_rows=blank_rows,
                        status="missing_columns" if missing else "ok", problem=problem)
