@@ -36,6 +36,7 @@ DATA_DOCS_DIR = "data-docs"
 DEFAULT_MAX_QUARANTINED_SHARE = 0.05
 ENV_MAX_QUARANTINED_SHARE = "ARMTRACE_MAX_QUARANTINED_SHARE"
 EARLIEST_YEAR = 1850
+MAX_QUANTITY = 10_000_000  # the input contract's limit, as pipeline/stages/clean.py applies it
 CALIBRE_FAMILIES = ["warsaw_pact", "nato", "other", "unknown"]
 ITEM_KINDS = ["weapons", "ammunition", "ied_materiel"]
 PROVENANCE = ("source_file", "source_line")
@@ -121,7 +122,7 @@ def items_suite(categories: pl.DataFrame, country_names: list[str],
         *[_not_null(column, "required by the item-log contract") for column in required],
         _not_null("source_file", "provenance"), _not_null("source_line", "provenance"),
         _unique("row_number", "one item per input row"),
-        _unique("record_id", "resolve keeps one version per record id"),
+        _unique("team_record_id", "resolve keeps one version per record id of a team"),
         Expectation("ExpectColumnValuesToNotBeNull", {"column": "origin", "mostly": 0.9},
                     "the figures by origin rest on items whose origin is known", WARN),
         Expectation("ExpectColumnValuesToBeInSet",
@@ -137,8 +138,10 @@ def items_suite(categories: pl.DataFrame, country_names: list[str],
         Expectation("ExpectColumnValuesToBeInSet",
                     {"column": "documented_in", "value_set": country_names},
                     "reference countries"),
-        Expectation("ExpectColumnValuesToBeBetween", {"column": "quantity", "min_value": 1},
-                    "a row documents at least one item or unit"),
+        Expectation("ExpectColumnValuesToBeBetween",
+                    {"column": "quantity", "min_value": 1, "max_value": MAX_QUANTITY},
+                    "a row documents at least one item or unit, and at most the contract's "
+                    "limit"),
         Expectation("ExpectColumnValuesToBeBetween",
                     {"column": "weapon_quantity", "min_value": 1, "max_value": 1},
                     "weapons are documented one per row (quantity of weapons rows)"),
@@ -161,10 +164,13 @@ def items_suite(categories: pl.DataFrame, country_names: list[str],
 
 
 def items_frame(items: Frame) -> Frame:
-    """items with the derived columns the suite compares (documented_year, weapon_quantity).
-    Needs documented_on, item_kind and quantity."""
+    """items with the derived columns the suite compares (documented_year, weapon_quantity,
+    team_record_id: `team/record_id`, the team being the first folder under items/). Needs
+    documented_on, item_kind, quantity, source_file and record_id."""
     return items.with_columns(
         documented_year=pl.col("documented_on").dt.year(),
+        team_record_id=pl.format("{}/{}", pl.col("source_file").str.extract(
+            r"^items/([^/]+)/").fill_null(""), pl.col("record_id")),
         weapon_quantity=pl.when(pl.col("item_kind") == "weapons").then(pl.col("quantity")),
     )
 

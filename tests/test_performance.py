@@ -57,7 +57,8 @@ def test_supersede_picks_the_latest_dated_version_among_many_records() -> None:
                for i in range(300) for n in range(2)]
     updated[1] = None  # R0: one version undated -> the later row (row 1) wins
     frame = pl.DataFrame({
-        "row_number": list(range(600)), "record_id": ids, "updated_at_parsed": updated,
+        "row_number": list(range(600)), "team": [""] * 600, "record_id_key": ids,
+        "updated_at_parsed": updated,
         "disposition": [None] * 600, "rule": [None] * 600, "resolved_to_row": [None] * 600,
     }, schema_overrides={"disposition": pl.String, "rule": pl.String,
                          "resolved_to_row": pl.Int64})

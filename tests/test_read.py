@@ -435,18 +435,19 @@ def test_workbooks_read_ahead_give_the_rows_and_report_of_reading_in_order(
 
 def test_a_failed_read_leaves_no_workbooks_spilled(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: Reference) -> None:
-    """A build's read that fails (here, an unexpected error on the delimited log after a
-    workbook) stops the read-ahead and removes what it spilled (normalise_logs)."""
+    """A build's read that fails (here, a limit set wrongly, found on the delimited log after
+    a workbook: a reader's own errors only make their file unreadable) stops the read-ahead
+    and removes what it spilled (normalise_logs)."""
     raw = tmp_path / "raw"
     write_workbook(raw / "items" / "a.xlsx", ["Items"])
     write(raw, "b.csv", delimited([list(REQUIRED_HEADER), list(ROW.values())]))
     write_workbook(raw / "items" / "c.xlsx", ["Items"])
 
     def broken(path: Path, contract: object) -> read_stage.FileOutcome:
-        raise RuntimeError(f"cannot read {path.name}")
+        raise read_stage.SettingError(f"cannot read {path.name}")
 
     monkeypatch.setitem(read_stage.READERS, "delimited", broken)
-    with pytest.raises(RuntimeError, match=r"cannot read b\.csv"):
+    with pytest.raises(read_stage.SettingError, match=r"cannot read b\.csv"):
         normalise_logs(raw, discover_raw_files(raw), no_corrections(tmp_path), reference,
                        dt.date(2026, 1, 1), tmp_path / "parts" / "normalised")
     assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["normalised"]

@@ -65,9 +65,9 @@ def items(frame: pl.DataFrame) -> list[str]:
 
 @pytest.mark.parametrize(("earlier", "later"), [
     ("a.csv", "b.csv"),
-    ("2016/log.csv", "2017/log.csv"),
+    ("team-a/2016/log.csv", "team-a/2017/log.csv"),
     ("team-a/2016-01-export.csv", "team-a/2016-06-export.csv"),
-    ("team-a/z.csv", "team-b/a.csv"),  # path order, not file name order
+    ("team-a/2016/z.csv", "team-a/2017/a.csv"),  # path order, not file name order
 ])
 def test_later_file_in_path_order_supersedes_without_updated_at(
         resolve: Resolve, earlier: str, later: str) -> None:

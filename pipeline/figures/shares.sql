@@ -27,10 +27,13 @@ SELECT * FROM (VALUES
 UNION ALL
 SELECT 'period', period, true FROM periods;
 
+-- Sums of squared record sizes are HUGEINT: a record may hold 10,000,000 units (the input
+-- contract's limit), and 92,234 such records square past BIGINT. Counts stay BIGINT: they
+-- would need ten million times more records.
 CREATE OR REPLACE TEMP TABLE figure_shares AS
 WITH observed AS (
     SELECT dimension, item_kind, documented_in, value, known,
-           sum(amount)::BIGINT AS count, sum(squares)::BIGINT AS squares,
+           sum(amount)::BIGINT AS count, sum(squares)::HUGEINT AS squares,
            sum(records)::BIGINT AS records
     FROM figure_facts
     GROUP BY ALL
@@ -51,7 +54,7 @@ by_value AS (
 with_totals AS (
     SELECT *,
            (sum(count) FILTER (WHERE known) OVER w)::BIGINT AS known_count,
-           (sum(squares) FILTER (WHERE known) OVER w)::BIGINT AS known_squares,
+           (sum(squares) FILTER (WHERE known) OVER w)::HUGEINT AS known_squares,
            sum(records) FILTER (WHERE known) OVER w AS known_records
     FROM by_value
     WINDOW w AS (PARTITION BY dimension, item_kind, documented_in)

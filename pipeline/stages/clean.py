@@ -13,8 +13,10 @@ per distinct value and joined back, so the cost does not grow with row count in 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import polars as pl
@@ -23,11 +25,26 @@ from pipeline.ahead import computed_ahead
 from pipeline.columns import ITEMS, REQUIRED_NAMES
 from pipeline.parts import ROWS_PER_PART, Parts, write_parts
 from pipeline.reference import CYRILLIC_LOOKALIKES, Reference, designation_key
-from pipeline.stages.read import numbered_schema
+from pipeline.stages.read import READ_PROBLEM_SEPARATOR, numbered_schema
 
 EARLIEST_YEAR = 1850
 UNKNOWN_MARKERS = ("unknown", "unk", "n/a", "na", "n.a.", "?", "-", "--", "none", "not known",
                    "nk", "")
+
+MAX_QUANTITY = 10_000_000  # the most one record may hold (contract: invalid_quantity)
+QUANTITY_FORM = r"^(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)$"  # 1200 or 1,200 (after ascii_digits)
+
+# Digits of the scripts the contract names, as ASCII: Arabic-Indic, Extended Arabic-Indic
+# (Persian) and fullwidth. polars' `\d` matches every Unicode digit and a cast of the match
+# then fails, so numbers are matched with [0-9] after this translation.
+OTHER_DIGITS = {chr(zero + d): str(d) for zero in (0x0660, 0x06F0, 0xFF10) for d in range(10)}
+DIGIT_TABLE = str.maketrans(OTHER_DIGITS)
+
+# Capitals that look like Latin ones, read as Latin in keys and record ids (contract v2).
+GREEK_LOOKALIKES = dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX", strict=True))
+LOOKALIKES = {**CYRILLIC_LOOKALIKES, **GREEK_LOOKALIKES}
+LOOKALIKE_TABLE = str.maketrans(LOOKALIKES)
+PLAIN_TEXT = r"^[\x20-\x7E№]*$"  # printable ASCII (and №): Unicode cleaning leaves it be
 
 DATE_FORMATS = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y",
                 "%B %d, %Y", "%b %d %Y", "%B %d %Y", "%d %b, %Y", "%d %B, %Y")
@@ -45,7 +62,7 @@ def parse_date(text: str) -> dt.datetime | None:
     ISO dates and date-times, day-first numeric dates, and English month names; a spreadsheet
     date arrives from the reader as an ISO date-time.
     """
-    text = " ".join(text.split())
+    text = " ".join(unicodedata.normalize("NFKC", text).translate(DIGIT_TABLE).split())
     try:
         parsed = dt.datetime.fromisoformat(text)
         return parsed.replace(tzinfo=None) if parsed.tzinfo is None else parsed.astimezone(
@@ -83,22 +100,105 @@ def quoted(column: str) -> pl.Expr:
     return pl.format("'{}'", pl.col(column))
 
 
-def record_key(column: str) -> pl.Expr:
+def ascii_digits(text: pl.Expr) -> pl.Expr:
+    """`text` with the digits of other scripts the contract names (OTHER_DIGITS) as ASCII."""
+    return text.str.replace_many(list(OTHER_DIGITS), list(OTHER_DIGITS.values()))
+
+
+def clean_key_text(text: str) -> str:
+    """The contract's Unicode cleaning of keys and record ids: NFKC (fullwidth letters and
+    digits become ASCII), invisible characters (category Cf: zero-width spaces and joiners,
+    byte-order marks, soft hyphens) removed, every kind of space a space, Greek and Cyrillic
+    capitals that look like Latin ones read as Latin, trimmed. Case is kept. `№` is kept as
+    it is (NFKC would make it `No`): the contract names it as a prefix of serial numbers."""
+    text = "№".join(unicodedata.normalize("NFKC", part) for part in text.split("№"))
+    text = "".join(" " if ch.isspace() else ch for ch in text
+                   if unicodedata.category(ch) != "Cf")
+    return text.translate(LOOKALIKE_TABLE).strip()
+
+
+def cleaned_text(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """`column` of `frame` after clean_key_text, NULL where nothing is left. Only the distinct
+    values that are not printable ASCII are cleaned (in Python, once each); the others are
+    what cleaning would give already."""
+    values = frame.get_column(column)
+    odd = values.filter(~values.str.contains(PLAIN_TEXT)).unique()
+    if odd.is_empty():
+        return pl.col(column)
+    cleaned = pl.Series([clean_key_text(value) or None for value in odd], dtype=pl.String)
+    return pl.col(column).replace(odd, cleaned)
+
+
+def record_key(column: str, cleaned: pl.Expr | None = None) -> pl.Expr:
     """The contract's comparison key for serial and lot numbers.
 
-    Upper case, Cyrillic look-alikes as Latin, a leading `No`, `No.`, `№` or `S/N` dropped,
-    then spaces, hyphens, slashes and dots removed. `No` is only a prefix when punctuation,
-    a space or a digit follows it, so a serial such as `NOR-55` keeps its letters.
+    `cleaned`: the column after Unicode cleaning (cleaned_text), by default the column as it
+    is. Upper case, Cyrillic and Greek look-alikes as Latin, a leading `No`, `No.`, `№` or
+    `S/N` dropped, then spaces, hyphens and dashes, slashes and dots removed. `No` is only a
+    prefix when punctuation, a space or a digit follows it, so a serial such as `NOR-55` keeps
+    its letters.
     """
-    upper = pl.col(column).str.to_uppercase().str.replace_many(
-        list(CYRILLIC_LOOKALIKES), list(CYRILLIC_LOOKALIKES.values())
-    )
-    unprefixed = upper.str.replace(r"^(?:S/N|№|NO[.:#\s])[\s.:#]*", "").str.replace(
+    text = pl.col(column) if cleaned is None else cleaned
+    upper = text.str.to_uppercase().str.replace_many(list(LOOKALIKES), list(LOOKALIKES.values()))
+    unprefixed = upper.str.replace(r"^(?:S/N|№|NO(?:[.:#\s]|$))[\s.:#]*", "").str.replace(
         r"^NO(\d)", "$1"
     )
-    key = unprefixed.str.replace_all(r"[\s\-/.]", "")
+    key = unprefixed.str.replace_all(r"[\s\p{Pd}/.]", "")
     # an illegible serial ('n/a', 'unknown') is no serial: it must not match another one
     return pl.when((key != "") & ~is_unknown(column)).then(key)
+
+
+def whole_number(text: str) -> int | None:
+    """The whole number written in `text` (digits of any script the contract names; comma
+    thousands groups, `1,200`), however large; None when it is not one."""
+    digits = text.translate(DIGIT_TABLE)
+    return int(digits.replace(",", "")) if re.fullmatch(QUANTITY_FORM, digits) else None
+
+
+def quantity_values(frame: pl.DataFrame, column: str = "quantity") -> dict[str, pl.Expr]:
+    """`quantity_value`, the whole number written in `column` of `frame` (whole_number), NULL
+    when it is none or too large for Int64; and `quantity_over_limit`, true where it is above
+    MAX_QUANTITY. Read once per distinct value: a log holds a few dozen quantities."""
+    def value(text: str) -> int | None:
+        number = whole_number(text)
+        return number if number is not None and number < 2**63 else None
+
+    def over(text: str) -> bool:
+        number = whole_number(text)
+        return number is not None and number > MAX_QUANTITY
+
+    return {"quantity_value": distinct_map(frame, column, value, pl.Int64),
+            "quantity_over_limit": distinct_map(frame, column, over, pl.Boolean)
+            .fill_null(False)}
+
+
+def quantity_checks(what: str) -> list[tuple[pl.Expr, pl.Expr]]:
+    """(condition, message) of the quantity rules: a whole number above MAX_QUANTITY, or no
+    positive whole number. Needs quantity, quantity_value, quantity_over_limit; `what` is
+    the kind of record, for the message."""
+    over = pl.col("quantity_over_limit")
+    return [
+        (over, pl.format(f"invalid_quantity: quantity {{}} is more than {MAX_QUANTITY:,}, the "
+                         f"most one {what} may hold; check it, or split the {what}",
+                         quoted("quantity"))),
+        (~over & (pl.col("quantity_value").is_null() | (pl.col("quantity_value") < 1)),
+         pl.format("invalid_quantity: quantity {} is not a positive whole number",
+                   quoted("quantity"))),
+    ]
+
+
+def team_of(source_file: str) -> str:
+    """The team that exported a log: the first folder under items/ (`items/iraq-north/x.csv`
+    is iraq-north's); '' for the logs directly in items/, which form one team."""
+    parts = PurePosixPath(source_file).parts
+    return parts[1] if len(parts) > 2 else ""
+
+
+def split_read_problems(problems: pl.Expr) -> pl.Expr:
+    """A list of problem messages with the read stage's messages, which it joins with
+    READ_PROBLEM_SEPARATOR in one read_problem, one a message."""
+    return problems.list.eval(pl.element().str.split(READ_PROBLEM_SEPARATOR).list.explode(
+        keep_nulls=False, empty_as_null=False))
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -198,12 +298,13 @@ def _interpret_values(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame
         category_normalised=distinct_map(frame, "category", reference.category, pl.String),
         calibre_found=distinct_map(frame, "calibre", calibre, calibre_struct),
         model_designation=distinct_map(frame, "model", model, pl.String),
-        latitude_value=pl.col("latitude").cast(pl.Float64, strict=False),
-        longitude_value=pl.col("longitude").cast(pl.Float64, strict=False),
-        quantity_value=pl.when(pl.col("quantity").str.contains(r"^(?:\d+|\d{1,3}(?:,\d{3})+)$"))
-        .then(pl.col("quantity").str.replace_all(",", "").cast(pl.Int64, strict=False)),
-        serial_key=record_key("serial_number"),
-        lot_key=record_key("lot_number"),
+        latitude_value=ascii_digits(pl.col("latitude")).cast(pl.Float64, strict=False),
+        longitude_value=ascii_digits(pl.col("longitude")).cast(pl.Float64, strict=False),
+        **quantity_values(frame),
+        serial_key=record_key("serial_number", cleaned_text(frame, "serial_number")),
+        lot_key=record_key("lot_number", cleaned_text(frame, "lot_number")),
+        record_id_key=cleaned_text(frame, "record_id"),
+        team=distinct_map(frame, "source_file", team_of, pl.String),
         model_key=distinct_map(frame, "model", model_key, pl.String),
         site_key=pl.col("site").str.to_lowercase().str.strip_chars(),
     ).with_columns(
@@ -230,11 +331,12 @@ def _derive_years(frame: pl.DataFrame) -> pl.DataFrame:
     """Four-digit years as written; two-digit headstamp years as the latest such year not after
     the documentation year."""
     text = pl.when(~is_unknown("year_of_manufacture")).then(pl.col("year_of_manufacture"))
+    digits = ascii_digits(text)
     documented_year = pl.col("documented_on_parsed").dt.year()
-    two_digits = text.str.extract(r"^(\d{2})$").cast(pl.Int32)
+    two_digits = digits.str.extract(r"^([0-9]{2})$").cast(pl.Int32)
     return frame.with_columns(
         year_text=text,
-        year_value=pl.when(text.str.contains(r"^\d{4}$")).then(text.cast(pl.Int32))
+        year_value=pl.when(digits.str.contains(r"^[0-9]{4}$")).then(digits.cast(pl.Int32))
         .when(two_digits.is_not_null())
         .then(documented_year - (documented_year - two_digits) % 100),
     )
@@ -242,12 +344,13 @@ def _derive_years(frame: pl.DataFrame) -> pl.DataFrame:
 
 def explained_by_read_problem(column: str) -> pl.Expr:
     """An empty cell the read stage already explains: the file lacks the column, or the row or
-    file could not be read at all."""
+    file could not be read as it stands (a row's other read problems, such as an oversized
+    or spreadsheet-error cell, leave its empty cells to be reported)."""
     problem = pl.col("read_problem")
     lacks_column = problem.str.contains(rf"^missing_required_column: the header has no "
                                         rf"(?:[a-z_]+, )*{column}[ ,]")
-    return problem.is_not_null() & (
-        ~problem.str.starts_with("missing_required_column") | lacks_column)
+    not_read = problem.str.contains(r"(?m)^(?:unreadable_file|malformed_row):")
+    return problem.is_not_null() & (not_read | lacks_column)
 
 
 def _problems(frame: pl.DataFrame, today: dt.date) -> pl.Series:
@@ -259,8 +362,8 @@ def _problems(frame: pl.DataFrame, today: dt.date) -> pl.Series:
     checks = _checks(today)
     breaks = frame.select(pl.any_horizontal(
         condition.fill_null(False) for condition, _ in checks)).to_series()
-    messages = frame.filter(breaks).select(pl.concat_list(
-        flag_row(condition, message) for condition, message in checks).list.drop_nulls()
+    messages = frame.filter(breaks).select(split_read_problems(pl.concat_list(
+        flag_row(condition, message) for condition, message in checks).list.drop_nulls())
     ).to_series()
     # row i takes messages[k] when it is the k-th row that breaks a rule, else the empty list
     position = breaks.cast(pl.UInt32).cum_sum() * breaks.cast(pl.UInt32)
@@ -273,7 +376,8 @@ def _checks(today: dt.date) -> list[tuple[pl.Expr, pl.Expr | str]]:
     is true."""
     return [
         (pl.col("read_problem").is_not_null(), pl.col("read_problem")),
-        *[(pl.col(c).is_null() & ~explained_by_read_problem(c),
+        *[(pl.col("record_id_key" if c == "record_id" else c).is_null()
+           & ~explained_by_read_problem(c),
            f"missing_required_field: {c} is empty; fill it in the log")
           for c in REQUIRED_NAMES],
         (pl.col("documented_on").is_not_null() & pl.col("documented_on_parsed").is_null(),
@@ -298,8 +402,8 @@ def _checks(today: dt.date) -> list[tuple[pl.Expr, pl.Expr | str]]:
                    "use an English name or ISO code, leave it blank if unknown, or add "
                    "an alias to data/reference/country_aliases.csv",
                    quoted("country_of_manufacture"))),
-        (pl.col("year_text").is_not_null() & ~pl.col("year_text").str.contains(
-            r"^\d{2}$|^\d{4}$"),
+        (pl.col("year_text").is_not_null() & ~ascii_digits(pl.col("year_text")).str.contains(
+            r"^[0-9]{2}$|^[0-9]{4}$"),
          pl.format("invalid_year: year_of_manufacture {} is not a year; write 4 digits, "
                    "a 2-digit headstamp year, or 'unknown'", quoted("year_text"))),
         ((pl.col("year_value") < EARLIEST_YEAR)
@@ -307,13 +411,12 @@ def _checks(today: dt.date) -> list[tuple[pl.Expr, pl.Expr | str]]:
          pl.format("year_out_of_range: year_of_manufacture {} is before {} or after the "
                    "documentation year; check the year", quoted("year_text"),
                    pl.lit(EARLIEST_YEAR))),
-        (pl.col("quantity_value").is_null() | (pl.col("quantity_value") < 1),
-         pl.format("invalid_quantity: quantity {} is not a positive whole number",
-                   quoted("quantity"))),
+        *quantity_checks("record"),
         ((pl.col("item_kind") == "weapons") & (pl.col("quantity_value") > 1),
          pl.format("weapon_quantity: quantity {} for a weapon; log each weapon as its "
                    "own record", quoted("quantity"))),
         *[(pl.col(c).is_not_null() & (pl.col(f"{c}_value").is_null()
+                             | pl.col(f"{c}_value").is_nan()
                              | (pl.col(f"{c}_value").abs() > limit)),
            pl.format(f"invalid_coordinate: {c} {{}} is not decimal degrees within ±{limit}",
                      quoted(c)))
@@ -322,25 +425,28 @@ def _checks(today: dt.date) -> list[tuple[pl.Expr, pl.Expr | str]]:
 
 
 def conflicting_ids(rows: pl.LazyFrame) -> pl.DataFrame:
-    """row_number and problem message of each row whose record_id appears again in its file
-    with different content: every such row is suspect. Identical repeats are not a problem
-    here; the resolve stage merges them. Needs row_number, source_file, source_line,
-    record_id and cells.
+    """row_number and problem message of each row whose record_id (after Unicode cleaning,
+    cleaned_text) appears again in its file with different content: every such row is
+    suspect. Identical repeats are not a problem here; the resolve stage merges them. Needs
+    row_number, source_file, source_line, record_id and cells.
     """
-    groups = ("source_file", "record_id")
+    groups = ("source_file", "record_id_key")
+    ids = rows.select("row_number", "source_file", "record_id").filter(
+        pl.col("record_id").is_not_null()).collect()
     # Only an id repeated in its file can conflict: cells, the widest column, are read and
     # compared for those rows alone.
-    repeated = rows.select("row_number", *groups).filter(
-        pl.col("record_id").is_not_null() & (pl.len().over(groups) > 1)).collect()
+    repeated = ids.with_columns(record_id_key=cleaned_text(ids, "record_id")).filter(
+        pl.col("record_id_key").is_not_null() & (pl.len().over(groups) > 1))
     candidates = rows.filter(pl.col("row_number").is_in(repeated["row_number"].implode()))
     lines = pl.col("source_line").cast(pl.String).implode().over(groups).list.join(", ")
     message = pl.format("duplicate_record_id: record_id {} appears on lines {} of this file with "
                         "different content; keep one row per record", quoted("record_id"), lines)
     # one chunk: on the rows of a log as read (not through Parquet), polars 2.1 panicked
     # formatting the message over the filtered frame ("assertion failed: i < self.len()")
-    return candidates.select("row_number", *groups, "source_line", "cells").collect().filter(
-        pl.col("cells").n_unique().over(groups) > 1).rechunk().select("row_number",
-                                                                      message=message)
+    return candidates.select("row_number", "record_id", "source_line", "cells").collect().join(
+        repeated.select("row_number", *groups), on="row_number", maintain_order="left"
+    ).filter(pl.col("cells").n_unique().over(groups) > 1).rechunk().select(
+        "row_number", message=message)
 
 
 def _flag_conflicting_ids(frame: pl.DataFrame, conflicts: pl.DataFrame) -> pl.DataFrame:

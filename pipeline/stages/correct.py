@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import stat
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,10 +32,18 @@ from pydantic import (
 
 from pipeline.columns import CANONICAL_NAMES, ITEMS
 from pipeline.stages.read import numbered_schema
+from pipeline.stages.workbook_guard import LIMITS, limit
 from pipeline.tables import CORRECTIONS
 
-FILE_PATTERNS = ("*.yaml", "*.yml")
+FILE_SUFFIXES = (".yaml", ".yml")
 WHAT_TO_DO = "review the log and update or delete the correction"
+
+# Limits on a corrections file (docs/decisions.md, "Analyst corrections"). The format nests
+# three levels (corrections: a list of mappings of text), so depth is a property of the
+# format, not a setting; the size is a setting, LIMITS["corrections_bytes"].
+ENV_MAX_CORRECTIONS_BYTES = LIMITS["corrections_bytes"].env
+MAX_NESTING = 8
+QUOTED_CHARS = 80  # of a value quoted in a message: never the whole input
 
 Text = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -47,6 +57,41 @@ CORRECTION_SCHEMA = {
 
 class CorrectionError(Exception):
     """Corrections that cannot be read or applied; the message lists each problem."""
+
+
+class RefusedYAML(yaml.MarkedYAMLError):
+    """Valid YAML that a corrections file must not hold (anchors, aliases, deep nesting)."""
+
+
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: five times faster
+
+
+def check_yaml_events(text: str) -> None:
+    """Raise RefusedYAML at the first anchor or alias (`&a`, `*a`: a few hundred bytes of
+    nested aliases expand to gigabytes) or collection nested deeper than MAX_NESTING (PyYAML
+    builds nodes recursively: 50,000 levels are a RecursionError). Reads the parser's events
+    only, so nothing is built from a refused file."""
+    nesting = 0
+    for event in yaml.parse(text, Loader=LOADER):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise RefusedYAML(problem="anchors and aliases (&name, *name) are not allowed in "
+                                      "a corrections file; write each value out",
+                              problem_mark=event.start_mark)
+        if isinstance(event, yaml.CollectionStartEvent):
+            nesting += 1
+            if nesting > MAX_NESTING:
+                raise RefusedYAML(problem=f"nested more than {MAX_NESTING} levels deep; a "
+                                          "corrections file is a list of entries of text",
+                                  problem_mark=event.start_mark)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            nesting -= 1
+
+
+def _shown(value: object) -> str:
+    """repr of a value from a corrections file, cut to QUOTED_CHARS."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARS else f"{text[:QUOTED_CHARS]}... ({len(text):,} " \
+                                                   "characters)"
 
 
 class Correction(BaseModel):
@@ -83,11 +128,12 @@ def _describe(error: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return f"missing key {where!r}"
     if error["type"] == "string_type":
-        return (f"{where}: {error['msg']} (got {error['input']!r}); write the value in quotes, "
-                f"e.g. \"{error['input']}\"")
+        example = str(error["input"])[:QUOTED_CHARS]
+        return (f"{where}: {error['msg']} (got {_shown(error['input'])}); write the value in "
+                f"quotes, e.g. \"{example}\"")
     if error["type"] == "literal_error":
-        return (f"{where}: {error['input']!r} is not a column of the item-log contract "
-                f"({error['msg']})")
+        return (f"{where}: {_shown(error['input'])} is not a column of the item-log contract "
+                f"(expected one of {', '.join(CANONICAL_NAMES)})")
     return f"{where + ': ' if where else ''}{error['msg']}"
 
 
@@ -111,9 +157,16 @@ def _duplicate_keys(node: yaml.Node) -> list[str]:
 
 def read_corrections_file(path: Path, relative: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The entries of one corrections file as rows of CORRECTION_SCHEMA, and its problems."""
-    data = path.read_bytes()
+    most = limit("corrections_bytes")
+    with path.open("rb") as handle:
+        data = handle.read(most + 1)
+    if len(data) > most:
+        return [], [f"{path}: holds more than the limit of {most:,} bytes "
+                    f"(${ENV_MAX_CORRECTIONS_BYTES}); split it into several files"]
     try:
-        loader = yaml.SafeLoader(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        check_yaml_events(text)
+        loader = LOADER(text)
         try:
             document = loader.get_single_node()
             content = loader.construct_document(document) if document is not None else None
@@ -125,8 +178,9 @@ def read_corrections_file(path: Path, relative: str) -> tuple[list[dict[str, Any
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        return [], [f"{path}{where}: not valid YAML ({problem})"]
+        problem = (getattr(error, "problem", None) or str(error))[:200]
+        what = "refused" if isinstance(error, RefusedYAML) else "not valid YAML"
+        return [], [f"{path}{where}: {what} ({problem})"]
     nodes = _entry_nodes(document)
     if nodes is None:
         return [], [f"{path}: expected a mapping with one key, `corrections:`, holding a list of "
@@ -141,7 +195,7 @@ def read_corrections_file(path: Path, relative: str) -> tuple[list[dict[str, Any
             continue
         if not isinstance(raw, dict):
             problems.append(f"{where}: expected keys {', '.join(Correction.model_fields)}, "
-                            f"got {raw!r}")
+                            f"got {_shown(raw)}")
             continue
         try:
             correction = Correction.model_validate(raw)
@@ -162,9 +216,8 @@ def read_corrections_file(path: Path, relative: str) -> tuple[list[dict[str, Any
 def load_corrections(corrections_dir: Path) -> pl.DataFrame:
     """Every correction in every YAML file under `corrections_dir` (none if it is absent),
     in file-path then entry order. Raises CorrectionError listing every malformed entry."""
-    paths = sorted({p for pattern in FILE_PATTERNS for p in corrections_dir.rglob(pattern)
-                    if p.is_file()}) if corrections_dir.is_dir() else []
-    rows, problems = [], []
+    paths, problems = _corrections_files(corrections_dir)
+    rows = []
     for path in paths:
         found, wrong = read_corrections_file(path, path.relative_to(corrections_dir).as_posix())
         rows.extend(found)
@@ -174,9 +227,42 @@ def load_corrections(corrections_dir: Path) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=CORRECTION_SCHEMA)
 
 
+def _corrections_files(corrections_dir: Path) -> tuple[list[Path], list[str]]:
+    """The regular *.yaml and *.yml files under `corrections_dir` in path order, and a problem
+    for each such name that is not a regular file (a link, a FIFO, a device: never followed
+    or opened, which could block or read outside the folder) and each folder that cannot be
+    listed (Path.rglob would skip it without a word)."""
+    if not corrections_dir.is_dir():
+        return [], []
+    paths, problems = [], []
+
+    def unlisted(error: OSError) -> None:
+        problems.append(f"{error.filename}: the folder cannot be listed ({error.strerror}); "
+                        "give the build read access to it")
+
+    for folder, _, names in os.walk(corrections_dir, onerror=unlisted):
+        for name in names:
+            path = Path(folder) / name
+            if path.suffix not in FILE_SUFFIXES:  # as the fingerprint lists them
+                continue
+            mode = path.lstat().st_mode
+            if stat.S_ISREG(mode):
+                paths.append(path)
+            else:
+                problems.append(f"{path}: not a regular file (a link, FIFO or device); put "
+                                "the corrections file itself in the folder")
+    return sorted(paths), problems
+
+
+MAX_PROBLEMS_LISTED = 100  # a broken file of thousands of entries is not a page of errors
+
+
 def _problem_list(what: str, problems: list[str]) -> str:
-    return (f"{what} the corrections ({len(problems)} problem{'s' if len(problems) > 1 else ''});"
-            " nothing was applied:\n" + "\n".join(f"    - {p}" for p in problems))
+    listed = problems[:MAX_PROBLEMS_LISTED]
+    more = len(problems) - len(listed)
+    return (f"{what} the corrections ({len(problems):,} problem{'s' if len(problems) > 1 else ''}"
+            "); nothing was applied:\n" + "\n".join(f"    - {p}" for p in listed)
+            + (f"\n    - ... and {more:,} more" if more else ""))
 
 
 def _cell(text: str | None) -> str:

@@ -13,6 +13,8 @@ import codecs
 import csv
 import io
 import os
+import re
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -21,6 +23,16 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.columns import ITEMS, Contract
+from pipeline.stages.workbook_guard import (
+    LIMITS,
+    ReaderUnavailable,
+    SettingError,
+    SheetRead,
+    WorkbookRefused,
+    check_workbook,
+    limit,
+    read_workbook,
+)
 
 DELIMITERS = (",", ";", "\t", "|")
 MIN_HEADER_MATCHES = 2  # a first row naming at least two contract columns is a header
@@ -54,6 +66,8 @@ WIDE_WITHOUT_BOM = (
     ("UTF-16", "utf-16-le", 2, (1,), 0), ("UTF-16", "utf-16-be", 2, (0,), 1),
 )
 RESAVE_AS_UTF8 = "re-save it as UTF-8 (in Excel: Save As > CSV UTF-8)"
+
+READ_PROBLEM_SEPARATOR = "\n"  # between the messages of a row's read problems (clean splits)
 
 PROVENANCE_SCHEMA = {"source_file": pl.String, "source_sheet": pl.String, "source_line": pl.Int64}
 
@@ -100,7 +114,8 @@ def max_file_bytes() -> int:
     if not text:
         return DEFAULT_MAX_FILE_BYTES
     if not text.isdigit() or int(text) == 0:
-        raise ValueError(f"{ENV_MAX_FILE_BYTES}={text!r} is not a positive whole number of bytes")
+        raise SettingError(f"{ENV_MAX_FILE_BYTES}={text!r} is not a positive whole number of "
+                           "bytes")
     return int(text)
 
 
@@ -141,8 +156,11 @@ def decode(data: bytes) -> tuple[str, str]:
     wide = wide_unicode(data)
     if wide:
         raise UnreadableFile(f"{wide} text: {RESAVE_AS_UTF8}")
-    if b"\x00" in data[:65536]:
-        raise UnreadableFile("binary file (contains NUL bytes): export the log as CSV or XLSX")
+    nul = data.find(b"\x00")
+    if nul >= 0:  # anywhere: a text export never holds one, and cells must not carry it
+        line = data.count(b"\n", 0, nul) + 1
+        raise UnreadableFile(f"binary file (contains NUL bytes, the first at line {line}, byte "
+                             f"{nul}): export the log as CSV or XLSX")
     if data.startswith(UTF8_BOM):
         try:
             return data[len(UTF8_BOM):].decode("utf-8"), "utf-8-sig"
@@ -180,7 +198,10 @@ def detect_delimiter(header_line: str, contract: Contract = ITEMS) -> str:
         )
 
     def score(delimiter: str) -> tuple[int, int]:
-        cells = next(csv.reader([header_line], delimiter=delimiter), [])
+        try:
+            cells = next(csv.reader([header_line], delimiter=delimiter), [])
+        except csv.Error:  # not a header under this delimiter
+            return 0, 0
         return _header_matches(cells, contract), len(cells)
 
     best = max(DELIMITERS, key=score)  # max() keeps the first of equals: , ; tab | in order
@@ -246,11 +267,65 @@ def utf8_of(data: bytes) -> tuple[bytes, str]:
     return text.encode(), encoding
 
 
+def lone_cr_as_newline(utf8: bytes) -> bytes:
+    """The text with each CR that no LF follows made an LF: old Mac exports end their lines
+    with CR alone, and polars splits lines on LF only. In a quoted value such a CR becomes a
+    line break of the value. CRLF and LF files are returned as they are."""
+    if utf8.find(b"\r") < 0:  # one fast scan for the LF files
+        return utf8
+    if utf8.count(b"\r") == utf8.count(b"\r\n"):
+        return utf8
+    return re.sub(rb"\r(?!\n)", b"\n", utf8)
+
+
+def _strict_csv_error(text: str, delimiter: str) -> str | None:
+    """Where and why `text` is not standard (RFC 4180) CSV, or None when it is."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    start = 1
+    try:
+        for _ in reader:
+            start = reader.line_num + 1
+    except csv.Error as error:
+        return f"the record starting at line {start} ({error})"
+    return None
+
+
+def backslash_quotes(utf8: bytes, delimiter: str) -> tuple[bytes, str | None]:
+    r"""The text to split, and a note for the file when it escapes quotes with a backslash.
+
+    Standard CSV doubles a quote inside a quoted value (`"say ""hi"" now"`); some tools write
+    `"say \"hi\" now"` instead, which polars reads without a word as `say \hi\ now`. A
+    file that holds `\"` and is not standard CSV is read with each `\"` as a doubled quote
+    when that makes it standard, and noted; when it still is not, the file is unreadable. A
+    standard file that happens to hold `\"` (a value ending in a backslash) is read as it is.
+    """
+    if utf8.find(b"\\") < 0 or b'\\"' not in utf8:  # a backslash is rare: one fast scan
+        return utf8, None
+    text = utf8.decode()
+    if _strict_csv_error(text, delimiter) is None:
+        return utf8, None
+    escaped = text.replace('\\"', '""')
+    problem = _strict_csv_error(escaped, delimiter)
+    if problem is not None:
+        raise UnreadableFile(
+            f"malformed CSV in {problem}, and quotes escaped with a backslash (\\\") "
+            "do not explain it: check the quotes on that line; a value that contains a quote "
+            "must be quoted with the quote doubled")
+    return escaped.encode(), (
+        "backslash_quotes: the file writes a quote inside a quoted value as \\\" (backslash, "
+        "quote), which is not standard CSV; each \\\" was read as one quote. Check the values "
+        "with quotes, or export again with quotes doubled (\"\")")
+
+
 def read_delimited(path: Path, contract: Contract = ITEMS) -> FileOutcome:
     utf8, encoding = utf8_of(path.read_bytes())
+    utf8 = lone_cr_as_newline(utf8)
     line_end = utf8.find(b"\n")
     first_line = (utf8 if line_end < 0 else utf8[:line_end]).decode().rstrip("\r")
     delimiter = detect_delimiter(first_line, contract)
+    lines, columns = utf8.count(b"\n") + (not utf8.endswith(b"\n")), first_line.count(delimiter) + 1
+    _check_cells(lines * columns, f"{lines:,} lines of {columns:,} columns")
+    utf8, note = backslash_quotes(utf8, delimiter)
     problems: list[str | None] | None = None
     try:
         table, lines = _split_with_polars(utf8, delimiter)
@@ -260,6 +335,7 @@ def read_delimited(path: Path, contract: Contract = ITEMS) -> FileOutcome:
     del utf8  # the table holds every cell now
     outcome = _rows_from_table(table, lines, problems, contract)
     outcome.encoding, outcome.delimiter = encoding, delimiter
+    outcome.problem = "; ".join(filter(None, (outcome.problem, note))) or None
     return outcome
 
 
@@ -285,25 +361,32 @@ def _check_workbook_signature(path: Path) -> None:
 
 
 def read_xlsx(path: Path, contract: Contract = ITEMS) -> FileOutcome:
+    """Every sheet of a workbook whose first row is a header, after the workbook is checked
+    and read in a child process (workbook_guard); error cells and formulas with no stored
+    result quarantine their rows as `spreadsheet_error`."""
     _check_workbook_signature(path)
     try:
-        sheets = pl.read_excel(
-            path, sheet_id=0, engine="calamine", has_header=False, raise_if_empty=False,
-            drop_empty_rows=False, read_options={"dtypes": "string"},
-        )
-    except Exception as error:  # calamine raises several types for damaged workbooks
-        first_line = str(error).strip().split("\n", 1)[0][:200]
-        raise UnreadableFile(f"not a readable XLSX workbook ({first_line}): re-export it") from None
+        check_workbook(path)
+        with tempfile.TemporaryDirectory(prefix="armtrace-workbook-") as work_dir:
+            read = read_workbook(path, Path(work_dir))
+            sizes = [(pl.scan_ipc(s.cells).select(pl.len()).collect().item(),
+                      len(pl.read_ipc_schema(s.cells))) for s in read]
+            _check_cells(sum(rows * columns for rows, columns in sizes),
+                         f"{len(sizes)} sheet{'s' * (len(sizes) != 1)} of "
+                         f"{sum(rows for rows, _ in sizes):,} rows")
+            sheets = {sheet.name: _sheet_cells(sheet) for sheet in read}
+    except WorkbookRefused as error:
+        raise UnreadableFile(str(error)) from None
     read: list[FileOutcome] = []
     names_read: list[str] = []
     skipped: list[str] = []
-    for name, table in sheets.items():
+    for name, (table, cell_errors) in sheets.items():
         if table.height == 0 or _header_matches([c or "" for c in table.row(0)],
                                                  contract) < MIN_HEADER_MATCHES:
             skipped.append(f"{name} (first row is not a header)")
             continue
         lines = pl.Series("line", range(1, table.height + 1))
-        outcome = _rows_from_table(table, lines, None, contract)
+        outcome = _rows_from_table(table, lines, None, contract, cell_errors)
         outcome.rows = outcome.rows.with_columns(source_sheet=pl.lit(name))
         read.append(outcome)
         names_read.append(name)
@@ -317,6 +400,61 @@ def read_xlsx(path: Path, contract: Contract = ITEMS) -> FileOutcome:
     merged.status = "missing_columns" if any(o.status != "ok" for o in read) else "ok"
     merged.problem = "; ".join(o.problem for o in read if o.problem) or None
     return merged
+
+
+CELL_ERROR_SCHEMA = {"row": pl.Int64, "column": pl.Int64, "text": pl.String,
+                     "formula": pl.Boolean}
+
+
+def _sheet_cells(sheet: SheetRead) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The sheet's cells as text (columns column_0, column_1, ...) with each error cell
+    holding its error text and each formula with no stored result its formula, and those
+    cells (CELL_ERROR_SCHEMA) in the table's coordinates. A formula outside the cells that
+    hold values (calamine leaves such rows out) grows the table so that its row is read."""
+    table = pl.read_ipc(sheet.cells)
+    table = table.rename({c: f"column_{i}" for i, c in enumerate(table.columns)})
+    errors = pl.DataFrame(sheet.errors, schema=CELL_ERROR_SCHEMA, orient="row")
+    if errors.is_empty():
+        return table, errors
+    top, left = max(0, -errors["row"].min()), max(0, -errors["column"].min())
+    errors = errors.with_columns(pl.col("row") + top, pl.col("column") + left)
+    height = max(table.height + top, errors["row"].max() + 1)
+    width = max(table.width + left, errors["column"].max() + 1)
+    if (top, left, height, width) != (0, 0, table.height, table.width):
+        grown = pl.DataFrame({f"column_{i}": pl.Series([None] * height, dtype=pl.String)
+                              for i in range(width)})
+        table = grown.with_columns(
+            pl.concat([pl.Series([None] * top, dtype=pl.String), table[name],
+                       pl.Series([None] * (height - top - table.height), dtype=pl.String)]
+                      ).alias(f"column_{i + left}")
+            for i, name in enumerate(table.columns))
+    for (column,), cells in errors.group_by("column", maintain_order=True):
+        name = f"column_{column}"
+        table = table.with_columns(pl.coalesce(
+            pl.int_range(pl.len()).replace_strict(cells["row"], cells["text"], default=None,
+                                                  return_dtype=pl.String),
+            pl.col(name)).alias(name))
+    return table, errors
+
+
+def _spreadsheet_error_messages(cell_errors: pl.DataFrame, headers: list[str]) -> pl.DataFrame:
+    """source_line and the `spreadsheet_error` message of each row below the header with an
+    error cell or a formula with no stored result (_sheet_cells)."""
+    cell = pl.format("column {} holds {}",
+                     pl.col("column").replace_strict(
+                         range(len(headers)), [repr(h[:80]) for h in headers],
+                         return_dtype=pl.String),
+                     pl.when(pl.col("formula"))
+                     .then(pl.format("a formula with no stored result ({})",
+                                     pl.col("text").str.slice(0, 80)))
+                     .otherwise(pl.format("the error {}", pl.col("text"))))
+    return cell_errors.filter(pl.col("row") > 0).group_by("row", maintain_order=True).agg(
+        cell.str.join(", ")).select(
+        source_line=pl.col("row") + 1,
+        spreadsheet_error=pl.format(
+            "spreadsheet_error: {}; correct the cell in the workbook (a formula needs its "
+            "result: open the workbook in a spreadsheet program and save it), then export "
+            "again", pl.col("column")))
 
 
 # --- shared: a table of text with a header row -> rows under canonical names ----------------
@@ -376,6 +514,12 @@ def _quarantine_oversized_cells(body: pl.DataFrame, headers: list[str]) -> pl.Da
     )
 
 
+def _joined_problems(*problems: pl.Expr) -> pl.Expr:
+    """A row's read problems in one text, READ_PROBLEM_SEPARATOR between them; NULL for none."""
+    joined = pl.concat_str(*problems, separator=READ_PROBLEM_SEPARATOR, ignore_nulls=True)
+    return pl.when(joined != "").then(joined)
+
+
 def _unique_headers(header: list[str | None]) -> list[str]:
     names: list[str] = []
     for position, cell in enumerate(header, start=1):
@@ -388,9 +532,10 @@ def _unique_headers(header: list[str | None]) -> list[str]:
 
 def _rows_from_table(
     table: pl.DataFrame, lines: pl.Series, problems: list[str | None] | None,
-    contract: Contract = ITEMS,
+    contract: Contract = ITEMS, cell_errors: pl.DataFrame | None = None,
 ) -> FileOutcome:
-    """Row 0 of `table` is the header; every later row becomes one parsed row."""
+    """Row 0 of `table` is the header; every later row becomes one parsed row. cell_errors:
+    a workbook's error cells (_sheet_cells), whose rows get a `spreadsheet_error`."""
     _check_header_cells(list(table.row(0)))
     headers = _unique_headers(list(table.row(0)))
     body = (
@@ -401,6 +546,12 @@ def _rows_from_table(
         .slice(1)
     )
     body = _quarantine_oversized_cells(body, headers)
+    if cell_errors is not None and not cell_errors.is_empty():
+        errors = _spreadsheet_error_messages(cell_errors, headers)
+        body = body.join(errors, on="source_line", how="left", maintain_order="left")
+        body = body.with_columns(read_problem=_joined_problems(
+            pl.col("read_problem").cast(pl.String), pl.col("spreadsheet_error"))
+        ).drop("spreadsheet_error")
     blank = body.select(pl.all_horizontal(pl.col(headers).is_null())).to_series()
     blank_rows = int(blank.sum())
     if blank_rows:
@@ -427,7 +578,9 @@ def _rows_from_table(
           for c in contract.names],
         extra=pl.struct(unmatched).struct.json_encode() if unmatched else pl.lit(None, pl.String),
         cells=pl.struct(headers).struct.json_encode(),
-        read_problem=pl.coalesce(pl.col("read_problem"), pl.lit(problem, pl.String)),
+        # the file's own problem first: clean reads a missing column from the first message
+        read_problem=pl.col("read_problem").cast(pl.String) if problem is None else
+        _joined_problems(pl.lit(problem, pl.String), pl.col("read_problem").cast(pl.String)),
     )
     return FileOutcome(rows=rows, blank_rows=blank_rows,
                        status="missing_columns" if missing else "ok", problem=problem)
@@ -445,13 +598,40 @@ FILE_REPORT_SCHEMA = {
 
 
 def read_file(path: Path, contract: Contract = ITEMS) -> FileOutcome:
-    """Read one accepted file; an unreadable one yields a single row that carries the reason."""
+    """Read one accepted file; an unreadable one yields a single row that carries the reason.
+    Whatever a reader raises for one file (a pyo3 panic included) makes that file unreadable,
+    named, and the build goes on; a limit set wrongly (SettingError) fails the build."""
     try:
         _check_size(path)
         return READERS[_format_of(path)](path, contract)
     except UnreadableFile as error:
-        row = pl.DataFrame({"read_problem": [f"unreadable_file: {error}"]})
-        return FileOutcome(rows=row, status="unreadable", problem=str(error))
+        return _unreadable(str(error))
+    except (SettingError, ReaderUnavailable):  # the build's problem, not the file's
+        raise
+    except BaseException as error:
+        if not (isinstance(error, Exception) or type(error).__name__ == "PanicException"):
+            raise  # KeyboardInterrupt, SystemExit: the build's own, not the file's
+        first_line = (str(error).strip().split("\n", 1)[0] or "no message")[:200]
+        return _unreadable(
+            f"the reader failed on it ({type(error).__name__}: {first_line}); re-export the "
+            "file, and report it to the armtrace maintainers if it opens in a spreadsheet "
+            "program or a text editor")
+
+
+def _unreadable(problem: str) -> FileOutcome:
+    row = pl.DataFrame({"read_problem": [f"unreadable_file: {problem}"]})
+    return FileOutcome(rows=row, status="unreadable", problem=problem)
+
+
+def _check_cells(cells: int, shape: str) -> None:
+    """Refuse a log of more cells than $ARMTRACE_MAX_FILE_CELLS before its rows are built: in
+    memory a cell costs far more than its bytes on disk (`shape`: its lines and columns)."""
+    most = limit("file_cells")
+    if cells > most:
+        raise UnreadableFile(
+            f"it holds {cells:,} cells ({shape}), more than the limit of {most:,} cells "
+            f"(${LIMITS['file_cells'].env}): reading it would take more memory than one file "
+            "may; split the export into several smaller files")
 
 
 def _check_size(path: Path) -> None:

@@ -5,8 +5,9 @@ Every row gets exactly one `disposition`:
 - `quarantined`: it broke a contract rule (the clean stage listed why);
 - `merged`: an identical repeat in the same file, a re-documented serial-numbered item, or a
   double entry; `resolved_to_row` is the row kept instead;
-- `superseded`: an older version of a record seen again in a later export; `resolved_to_row`
-  is the winning version;
+- `superseded`: an older version of a record seen again in a later export of the same team
+  (record ids are compared after Unicode cleaning, `record_id_key`); `resolved_to_row` is
+  the winning version;
 - `item`: what the curated `items` table holds.
 
 Row accounting therefore holds by construction: the dispositions partition the input rows.
@@ -35,8 +36,11 @@ RE_DOCUMENTABLE = pl.col("serial_numbered") & pl.all_horizontal(
 """A row re_documented_item may merge: serial-numbered, with every key known."""
 
 DECISIONS = ("calibre_key", "disposition", "rule", "resolved_to_row")
+VERSION_KEYS = ("team", "record_id_key")
+"""A record: teams number their records independently (the contract's rule 1)."""
+
 RULE_INPUTS = tuple(dict.fromkeys((
-    "row_number", "reasons", "record_id", "updated_at_parsed", "documented_on_parsed",
+    "row_number", "reasons", *VERSION_KEYS, "updated_at_parsed", "documented_on_parsed",
     "serial_numbered", "calibre_designation", "calibre",
     *(key for keys in MERGE_RULES.values() for key in keys
       if key not in ("calibre_key", "cells")))))
@@ -78,8 +82,8 @@ def _key_hashes() -> dict[str, pl.Expr]:
     of cells), NULL where the rule does not apply to the row. Equal keys hash alike."""
     return {
         "identical_row": pl.struct("source_file", "cells_hash").hash(),
-        "record_version": pl.when(pl.col("record_id").is_not_null())
-        .then(pl.col("record_id").hash()),
+        "record_version": pl.when(pl.col("record_id_key").is_not_null())
+        .then(pl.struct(*VERSION_KEYS).hash()),
         "re_documented_item": pl.when(RE_DOCUMENTABLE)
         .then(pl.struct(*MERGE_RULES["re_documented_item"]).hash()),
         "double_entry": pl.struct(*(CALIBRE_KEY.alias(k) if k == "calibre_key" else pl.col(k)
@@ -181,19 +185,20 @@ def _mark(frame: pl.DataFrame, rows: pl.Series, resolved_to: pl.Series, disposit
 
 
 def _supersede_old_versions(frame: pl.DataFrame) -> pl.DataFrame:
-    """Per record_id the version with the latest `updated_at` wins when every version has one;
-    otherwise (or on a tie) the one from the later file in path order."""
-    pool = _undecided(pl.col("record_id").is_not_null())
+    """Per record (VERSION_KEYS: team and cleaned record_id) the version with the latest
+    `updated_at` wins when every version has one; otherwise (or on a tie) the one from the
+    later file in path order."""
+    pool = _undecided(pl.col("record_id_key").is_not_null())
     # only an id the pool holds more than once has old versions: the windows run on those rows
-    versions = frame.filter(_shares_hash([pl.col("record_id")], pool))
+    versions = frame.filter(_shares_hash([pl.col(k) for k in VERSION_KEYS], pool))
     # recency is a column before the window that sorts by it: a window nested inside another
     # one is evaluated once per group, which took minutes at a million rows
     versions = versions.with_columns(
-        all_dated=pl.col("updated_at_parsed").is_not_null().all().over("record_id"))
+        all_dated=pl.col("updated_at_parsed").is_not_null().all().over(VERSION_KEYS))
     recency = pl.when(pl.col("all_dated")).then(pl.col("updated_at_parsed"))
     old = versions.select(
         "row_number",
         winner=pl.col("row_number").sort_by([recency, pl.col("row_number")]).last()
-        .over("record_id"),
+        .over(VERSION_KEYS),
     ).filter(pl.col("row_number") != pl.col("winner"))
     return _mark(frame, old["row_number"], old["winner"], "superseded", None)

@@ -17,14 +17,18 @@ import polars as pl
 from pipeline.columns import TRANSFERS
 from pipeline.reference import Reference, designation_key
 from pipeline.stages.clean import (
+    cleaned_text,
     distinct_map,
     explained_by_read_problem,
     flag_row,
     is_unknown,
     parse_date,
+    quantity_checks,
+    quantity_values,
     quoted,
     reason_codes,
     record_key,
+    split_read_problems,
 )
 from pipeline.tables import QUARANTINE
 from pipeline.tables import TRANSFERS as TRANSFER_TABLE
@@ -79,10 +83,9 @@ def _interpret(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame:
         importer_state_code=distinct_map(frame, "importer", reference.country_code, pl.String),
         model_designation=distinct_map(frame, "model", model, pl.String),
         model_key=distinct_map(frame, "model", model_key, pl.String),
-        lot_key=record_key("lot_number"),
-        serial_key=record_key("serial_number"),
-        quantity_value=pl.when(pl.col("quantity").str.contains(r"^(?:\d+|\d{1,3}(?:,\d{3})+)$"))
-        .then(pl.col("quantity").str.replace_all(",", "").cast(pl.Int64, strict=False)),
+        lot_key=record_key("lot_number", cleaned_text(frame, "lot_number")),
+        serial_key=record_key("serial_number", cleaned_text(frame, "serial_number")),
+        **quantity_values(frame),
         retransfer_value=pl.col("retransfer_clause").str.to_lowercase().replace_strict(
             CLAUSE_VALUES, default=None, return_dtype=pl.Boolean),
     )
@@ -112,17 +115,15 @@ def _problems(frame: pl.DataFrame, today: dt.date) -> pl.Expr:
                              "name or ISO code, or add an alias to "
                              "data/reference/country_aliases.csv", quoted(c)))
           for c in ("exporter", "importer")],
-        flag_row(pl.col("quantity").is_not_null() & ((pl.col("quantity_value").is_null())
-                                                     | (pl.col("quantity_value") < 1)),
-                 pl.format("invalid_quantity: quantity {} is not a positive whole number",
-                           quoted("quantity"))),
+        *[flag_row(pl.col("quantity").is_not_null() & condition, message)
+          for condition, message in quantity_checks("transfer row")],
         flag_row(pl.col("retransfer_clause").is_not_null()
                  & pl.col("retransfer_value").is_null(),
                  pl.format("invalid_retransfer_clause: retransfer_clause {} is neither yes nor "
                            "no; write yes when the end-user certificate forbids retransfer",
                            quoted("retransfer_clause"))),
     ]
-    return pl.concat_list(checks).list.drop_nulls()
+    return split_read_problems(pl.concat_list(checks).list.drop_nulls())
 
 
 def _flag_conflicting_transfers(frame: pl.DataFrame) -> pl.DataFrame:
