@@ -18,6 +18,14 @@ from pathlib import Path
 import polars as pl
 import pycountry
 
+from pipeline.columns import (
+    CONTRACTS,
+    HEADER_ALIASES_COLUMNS,
+    HEADER_ALIASES_FILE,
+    Contract,
+    HeaderAliasError,
+)
+
 REFERENCE_FILES: dict[str, str] = {
     "country_aliases": "country_aliases.csv",
     "historic_states": "historic_states.csv",
@@ -27,6 +35,7 @@ REFERENCE_FILES: dict[str, str] = {
     "category_synonyms": "category_synonyms.csv",
     "calibres": "calibres.csv",
     "models": "models.csv",
+    "header_aliases": HEADER_ALIASES_FILE,
 }
 
 REFERENCE_TYPES: dict[str, dict[str, type[pl.DataType]]] = {
@@ -81,7 +90,20 @@ class Reference:
                               schema_overrides=REFERENCE_TYPES.get(name))
             for name, file in REFERENCE_FILES.items()
         }
-        return cls(tables)
+        reference = cls(tables)
+        for dataset in CONTRACTS:  # a wrong alias file fails the build here, by its line
+            reference.contract(dataset)
+        return reference
+
+    def contract(self, dataset: str) -> Contract:
+        """The dataset's contract with this folder's header aliases (header_aliases.csv)."""
+        aliases = self.tables["header_aliases"]
+        missing = [c for c in HEADER_ALIASES_COLUMNS if c not in aliases.columns]
+        if missing:
+            raise HeaderAliasError(f"{HEADER_ALIASES_FILE}: the first line must name the "
+                                   f"columns {', '.join(HEADER_ALIASES_COLUMNS)} (missing: "
+                                   f"{', '.join(missing)})")
+        return CONTRACTS[dataset].with_aliases(aliases.select(HEADER_ALIASES_COLUMNS).rows())
 
     # --- countries -------------------------------------------------------------------------
 

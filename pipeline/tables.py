@@ -219,7 +219,13 @@ SOURCE_FILES = Table(
      Column("blank_rows", "Empty lines or sheet rows skipped."),
      Column("status", "ok, missing_columns, unreadable, unsupported, or not_read (neither "
                       "an item log nor a transfer record)."),
-     Column("problem", "What was wrong with the file, and what to do.")),
+     Column("problem", "What was wrong with the file, and what to do."),
+     Column("unmatched_headers", "Headers that name no contract column (their values are "
+                                 "kept in the rows' extra), in file order; empty when every "
+                                 "header was recognised."),
+     Column("header_warnings", "An unmatched header that resembles a contract column the "
+                               "file leaves empty: both named, with the line to add to "
+                               "data/reference/header_aliases.csv.")),
 )
 
 CORRECTIONS = Table(
@@ -260,6 +266,9 @@ REFERENCE_COMMENTS: dict[str, str] = {
     "ref_category_synonyms": "Category spellings accepted in logs.",
     "ref_calibres": "Calibre designations, family (warsaw_pact, nato, other) and aliases.",
     "ref_models": "Model designations with category and whether they are anti-armour.",
+    "ref_header_aliases": "Header spellings accepted for each contract column, per dataset "
+                          "(a column's own name is always accepted). Editable: "
+                          "data/reference/header_aliases.csv.",
 }
 
 REFERENCE_COLUMN_COMMENTS: dict[str, str] = {
@@ -282,6 +291,8 @@ REFERENCE_COLUMN_COMMENTS: dict[str, str] = {
     "aliases": "Other spellings, separated by |.",
     "model": "Canonical model designation.",
     "anti_armour": "Whether the munition is anti-armour.",
+    "dataset": "items (item logs) or transfers (transfer records).",
+    "canonical": "Contract column the header names.",
     "present_code": "ISO alpha-3 code of the present-day state.",
     "present_name": "Display name of the present-day state.",
     "historic": "Whether the state no longer exists.",
