@@ -181,7 +181,7 @@ class Contract:
     def resembles(self, header: str, column: str) -> bool:
         """Whether an unmatched header looks like a header for `column`: once its bracketed
         part is dropped, or taken alone, it is an alias (`Country of Origin (COO)`); it is
-        an alias misspelt (rapidfuzz); or it ends in a word of the column's name
+        an alias misspelt or with its words in another order (rapidfuzz); or it ends in a word of the column's name
         (`Headstamp year`), in at most three words."""
         keys = [header_key(h) for h in self.accepted_headers(column)]
         outside = _BRACKETED.sub(" ", header)
@@ -192,7 +192,12 @@ class Contract:
         if process.extractOne(header_key(header), long_keys, scorer=fuzz.ratio,
                               score_cutoff=FUZZY_SCORE):
             return True
+        phrases = [" ".join(w for w in _words(h) if w not in ("of", "the"))
+                   for h in self.accepted_headers(column) if len(_words(h)) > 1]
         words = _words(outside)
+        if process.extractOne(" ".join(w for w in words if w not in ("of", "the")), phrases,
+                              scorer=fuzz.token_sort_ratio, score_cutoff=FUZZY_SCORE):
+            return True  # `Date of documentation`
         own_words = set(_words(column.replace("_", " "))) - _WEAK_WORDS
         return 0 < len(words) <= 3 and words[-1] in own_words
 

@@ -156,7 +156,7 @@ class Reference:
         names += [(h.alpha_3, h.name) for h in pycountry.historic_countries
                   if h.alpha_3 in historic_codes]
         names += [(code, name) for code, name in states.select("code", "name").rows()]
-        converter = converter_countries().filter(pl.col("ISO3").is_in(states["code"]))
+        converter = converter_countries().filter(pl.col("ISO3").is_in(states["code"].to_list()))
         for code, short, official in converter.select("ISO3", "name_short",
                                                       "name_official").rows():
             names += [(code, n) for n in (short, official) if n]
