@@ -181,8 +181,8 @@ class Contract:
     def resembles(self, header: str, column: str) -> bool:
         """Whether an unmatched header looks like a header for `column`: once its bracketed
         part is dropped, or taken alone, it is an alias (`Country of Origin (COO)`); it is
-        an alias misspelt or with its words in another order (rapidfuzz); or it ends in a word of the column's name
-        (`Headstamp year`), in at most three words."""
+        an alias misspelt or with its words in another order (rapidfuzz); or, in at most
+        three words, it ends in a word of the column's name (`Headstamp year`)."""
         keys = [header_key(h) for h in self.accepted_headers(column)]
         outside = _BRACKETED.sub(" ", header)
         inside = [a or b for a, b in _BRACKETED.findall(header)]

@@ -150,7 +150,7 @@ def test_country_problems_in_rows_and_an_alias_resolves_ambiguity(tmp_path: Path
 # --- headers ---------------------------------------------------------------------------
 
 def read_one(tmp_path: Path, header: list[str], row: list[str],
-             contract=ITEMS) -> dict:  # noqa: ANN001
+             contract=ITEMS) -> dict:
     path = tmp_path / contract.dataset / "log.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -264,7 +264,7 @@ NEW_TEAM = [
 
 
 def test_a_new_teams_logs_say_what_to_add_then_build_once_taught(tmp_path: Path,
-                                                                 capsys) -> None:  # noqa: ANN001
+                                                                 capsys) -> None:
     raw, folder = tmp_path / "raw", teachable_reference(tmp_path)
     write_log(raw / "items" / "new-team" / "export.csv", NEW_TEAM)
     curated, reports = tmp_path / "curated", tmp_path / "reports"
