@@ -247,7 +247,20 @@ class CountryMatcher:
         parts = [p for p in re.split(r"/", outside) if words_of(p)]
         if inside or len(parts) > 1:
             return self._combine([self._match(p) for p in (*parts, *inside)], text)
-        return self._by_words(words_of(text), text)
+        # `Sudan & South Sudan` is two states, though its words are South Sudan's
+        joined = [p for p in re.split(r"\band\b|&", outside, flags=re.IGNORECASE)
+                  if words_of(p)]
+        if len(joined) > 1:
+            named = [self._match(p) for p in joined]
+            if all(m.code for m in named):
+                return self._combine(named, text)
+        found = self._by_words(words_of(text), text)
+        qualifiers = _BRACKETS.findall(text)
+        if found == UNKNOWN and qualifiers:  # `Holland (Netherlands)`: the bracket is a name
+            named = [self._match(p) for p in (outside, *qualifiers)]
+            if all(m.code for m in named):
+                return self._combine(named, text)
+        return found
 
     def _qualifies(self, part: str) -> bool:
         """Whether a bracketed part only qualifies the name before it (`(US)`, `(South)`,
@@ -260,16 +273,19 @@ class CountryMatcher:
 
     def _combine(self, matches: list[CountryMatch], text: str) -> CountryMatch:
         """`Myanmar (Burma)`, `Tanzania/Tanganyika`: every part must name a state, all the
-        same present-day one; the first part's is kept. A part naming nothing known
-        (`Hezbollah (Lebanon)`) leaves the whole unknown; a territory with its sovereign in
-        brackets (`Guam (US)`) was handled before the parts were split."""
+        same present-day one; the first part's is kept, or a historic state one names. A
+        part naming nothing known (`Hezbollah (Lebanon)`) leaves the whole unknown; a
+        territory with its sovereign in brackets (`Guam (US)`) was handled before the parts
+        were split."""
         codes = {m.code for m in matches if m.code}
         if len(codes) == 1 and all(m.code or codes <= set(m.candidates) for m in matches):
             return CountryMatch(codes.pop())  # `Congo (DRC)`: the part that decides
         named = [m.code for m in matches if m.code]
         if matches and len(named) == len(matches):
             if len({self.present.get(c, c) for c in named}) == 1:
-                return matches[0]
+                # `Germany (GDR)`: the historic state is the one recorded
+                return CountryMatch(next((c for c in named if self.present.get(c, c) != c),
+                                         named[0]))
             return CountryMatch(candidates=tuple(dict.fromkeys(named)))
         if any(m.region for m in matches) and not any(m.code for m in matches):
             return REGION

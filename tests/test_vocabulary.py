@@ -99,6 +99,7 @@ def test_an_ambiguous_spelling_names_its_candidates(reference: Reference, spelli
     ("Federal Republic of Yugoslavia", "YUG"), ("Zaire", "COD"), ("East Timor", "TLS"),
     ("Myanmar (Burma)", "MMR"), ("Kosovo", "XKX"), ("Palestine", "PSE"),
     ("St. Lucia", "LCA"), ("Gambia, The", "GMB"), ("The Bahamas", "BHS"),
+    ("Germany (GDR)", "DDR"), ("Holland (Netherlands)", "NLD"), ("Trinidad & Tobago", "TTO"),
 ])
 def test_real_world_forms_name_one_state(reference: Reference, spelling: str,
                                          code: str) -> None:
@@ -117,6 +118,7 @@ def test_a_region_is_never_a_country(reference: Reference, spelling: str) -> Non
 @pytest.mark.parametrize("spelling", [
     "Hezbollah (Lebanon)", "Islamic State of Iraq", "Iraqi Kurdistan", "Islamic State",
     "Australia and New Zealand", "New Guinea", "Libya GNC", "Darfur rebels (Sudan)*",
+    "Sudan & South Sudan", "Lebanon (Hezbollah)",
 ])
 def test_a_name_that_only_contains_a_state_is_not_that_state(reference: Reference,
                                                              spelling: str) -> None:
