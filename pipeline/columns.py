@@ -161,7 +161,7 @@ class Contract:
             if dataset != self.dataset:
                 continue
             if canonical not in self.names:
-                raise HeaderAliasError(f"{where}: {canonical!r} is not a {dataset} column; "
+                raise HeaderAliasError(f"{where}: {canonical!r} is not a column of {dataset}; "
                                        f"the columns are {', '.join(self.names)}")
             key = header_key(alias or "")
             if not key:

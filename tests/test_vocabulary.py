@@ -225,7 +225,7 @@ def test_transfer_headers_resemble_too(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("line", "message"), [
-    (("items", "colour", "Color"), "'colour' is not a items column"),
+    (("items", "colour", "Color"), "'colour' is not a column of items"),
     (("things", "model", "Type"), "dataset 'things' is not one of items, transfers"),
     (("items", "model", "Lot"), "'Lot' is already a header for lot_number"),
     (("items", "model", "()"), "the alias is empty"),
