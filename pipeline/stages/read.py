@@ -476,8 +476,9 @@ def _missing_columns_problem(missing: list[str], unmatched: list[str], headers: 
             f"`{alias_line(contract.dataset, column, '<that header>')}`")
     return (f"missing_required_column: the header has no {', '.join(missing)} column "
             f"(it has: {', '.join(headers)}); {'; '.join(advice)} to "
-            f"data/reference/{HEADER_ALIASES_FILE}; if the log does not record it, add the "
-            "values as corrections (data/corrections/)")
+            f"data/reference/{HEADER_ALIASES_FILE}; if the log does not record it, its rows "
+            "stay quarantined: ask the team for an export that has it (a raw log is evidence "
+            "and is not edited)")
 
 
 # --- the stage -------------------------------------------------------------------------------
