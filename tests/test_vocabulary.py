@@ -212,7 +212,8 @@ def test_missing_required_column_says_which_alias_line_to_add(tmp_path: Path) ->
     report = read_one(tmp_path, header, VALUES)
     assert report["status"] == "missing_columns"
     assert "`items,documented_on,Date of documentation`" in report["problem"]
-    assert "edit" not in report["problem"] and "rename" not in report["problem"]
+    # the raw log is evidence: the message never asks to add or rename its columns
+    assert "rename" not in report["problem"] and "add the column" not in report["problem"]
 
 
 def test_transfer_headers_resemble_too(tmp_path: Path) -> None:
