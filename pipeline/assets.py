@@ -24,7 +24,6 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from pipeline.columns import TRANSFERS
 from pipeline.fingerprint import MANIFEST_FILE, current_manifest, next_future_date
 from pipeline.parts import Parts
 from pipeline.reference import Reference
@@ -81,6 +80,17 @@ def counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
     return {str(k): v for k, v in frame.get_column(column).value_counts(sort=True).rows()}
 
 
+def header_metadata(reads: pl.DataFrame) -> dict[str, dg.MetadataValue]:
+    """Unmatched headers (header -> files) and the header warnings of a read report."""
+    headers = reads.select(pl.col("unmatched_headers").explode().drop_nulls())
+    warnings = reads.select("path", warning=pl.col("header_warnings")).explode("warning")
+    return {
+        "unmatched_headers": dg.MetadataValue.json(counts(headers, "unmatched_headers")),
+        "header_warnings": dg.MetadataValue.json(
+            [f"{p}: {w}" for p, w in warnings.drop_nulls().rows()]),
+    }
+
+
 @dg.asset(group_name="ingest", kinds={"polars"})
 def raw_files(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, build_lock: BuildLock
@@ -110,11 +120,12 @@ def raw_files(
 def read_transfers(
     context: dg.AssetExecutionContext, folders: ArmtraceFolders, raw_files: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    rows, reads = read_dataset(folders.paths.raw_dir, raw_files, TRANSFERS)
+    contract = Reference.load(folders.paths.reference_dir).contract("transfers")
+    rows, reads = read_dataset(folders.paths.raw_dir, raw_files, contract)
     context.add_output_metadata({"rows_in": rows.height, "files_read": reads.height},
                                 output_name="transfer_rows")
-    context.add_output_metadata({"by_status": dg.MetadataValue.json(counts(reads, "status"))},
-                                output_name="transfer_reads")
+    context.add_output_metadata({"by_status": dg.MetadataValue.json(counts(reads, "status")),
+                                 **header_metadata(reads)}, output_name="transfer_reads")
     return rows, reads
 
 
@@ -163,14 +174,19 @@ def normalised_rows(
         "rows_with_problems": reasons.filter(pl.col("reasons").list.len() > 0).height,
         "problems_by_reason": dg.MetadataValue.json(
             counts(reasons.select(pl.col("reasons").explode().drop_nulls()), "reasons")),
+        "models_not_in_reference": dg.MetadataValue.json(counts(parts.scan().filter(
+            pl.col("model").is_not_null() & pl.col("model_designation").is_null()
+        ).select("model").collect(), "model")),
         "preview": preview(rows.drop("reasons").head().collect()),
     }, output_name="normalised_rows")
     context.add_output_metadata({
         "files_read": reads.height,
         "unreadable_files": reads.filter(pl.col("status") == "unreadable").height,
         "by_status": dg.MetadataValue.json(counts(reads, "status")),
+        **header_metadata(reads),
         "preview": preview(reads.select("path", "status", "rows_read")),
     }, output_name="file_reads")
+
     context.add_output_metadata({
         "corrections_dir": dg.MetadataValue.path(str(paths.corrections_dir)),
         "changes": applied.height,

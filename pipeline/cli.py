@@ -185,11 +185,16 @@ ORDER BY measure
 
 
 def print_summary(database: Path) -> None:
+    from pipeline.report.quality import vocabulary_lines
+
     with duckdb.connect(str(database), read_only=True) as con:
         rows = con.sql(SUMMARY_SQL).fetchall() + con.sql(BREAKDOWN_SQL).fetchall()
+        vocabulary = vocabulary_lines(con)
     width = max(len(measure) for measure, _ in rows)
     for measure, value in rows:
         print(f"{measure:<{width}}  {value:>9,}")
+    for line in vocabulary:
+        print(line)
     print(f"database: {database}")
 
 
@@ -412,6 +417,24 @@ def command_dictionary(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_headers(args: argparse.Namespace) -> int:
+    from pipeline.columns import HeaderAliasError, accepted_headers_page
+    from pipeline.reference import Reference
+
+    folder = Paths.resolve(reference_dir=args.reference).reference_dir
+    try:
+        reference = Reference.load(folder)
+    except (HeaderAliasError, OSError, pl.exceptions.PolarsError) as error:
+        print(f"armtrace headers: {folder}: {error}", file=sys.stderr)
+        return 1
+    text = accepted_headers_page(reference.contract(d) for d in ("items", "transfers"))
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="armtrace", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -471,6 +494,13 @@ def parser() -> argparse.ArgumentParser:
                                               "or data/curated)")
     dictionary.add_argument("--out", help="file to write (default: standard output)")
     dictionary.set_defaults(handler=command_dictionary)
+
+    headers = commands.add_parser(
+        "headers", help="write the page of accepted headers (Markdown) from header_aliases.csv")
+    headers.add_argument("--reference", help="reference tables folder (default: "
+                                             "$ARMTRACE_REFERENCE_DIR or data/reference)")
+    headers.add_argument("--out", help="file to write (default: standard output)")
+    headers.set_defaults(handler=command_headers)
 
     sql = commands.add_parser("sql", help="run read-only SQL on the curated database")
     sql.add_argument("query")

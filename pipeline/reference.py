@@ -8,6 +8,7 @@ the distinct values of a column, never row by row.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -18,8 +19,20 @@ from pathlib import Path
 import polars as pl
 import pycountry
 
+from pipeline.columns import (
+    CONTRACTS,
+    HEADER_ALIASES_COLUMNS,
+    HEADER_ALIASES_FILE,
+    Contract,
+    HeaderAliasError,
+)
+from pipeline.countries import CountryMatch, CountryMatcher
+
 REFERENCE_FILES: dict[str, str] = {
     "country_aliases": "country_aliases.csv",
+    "ambiguous_countries": "ambiguous_countries.csv",
+    "country_regions": "country_regions.csv",
+    "extra_states": "extra_states.csv",
     "historic_states": "historic_states.csv",
     "country_display_names": "country_display_names.csv",
     "eu_membership": "eu_membership.csv",
@@ -27,6 +40,7 @@ REFERENCE_FILES: dict[str, str] = {
     "category_synonyms": "category_synonyms.csv",
     "calibres": "calibres.csv",
     "models": "models.csv",
+    "header_aliases": HEADER_ALIASES_FILE,
 }
 
 REFERENCE_TYPES: dict[str, dict[str, type[pl.DataType]]] = {
@@ -39,10 +53,16 @@ REFERENCE_TYPES: dict[str, dict[str, type[pl.DataType]]] = {
 CYRILLIC_LOOKALIKES = dict(zip("АВЕКМНОРСТХУ", "ABEKMHOPCTXY", strict=True))
 
 
-def country_key(text: str) -> str:
-    """Fold a country spelling: accents, case, spaces and punctuation ignored."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if ch.isalnum()).casefold()
+def converter_countries() -> pl.DataFrame:
+    """country_converter's table of countries (names, curated regular expressions, ISO
+    codes, UN membership), read from the file the package ships, so it works offline. Its
+    own loader is not used: under pandas 3 it reads empty ISO2 cells as missing and fails."""
+    spec = importlib.util.find_spec("country_converter")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("country_converter is not installed: run `make setup`")
+    table = Path(spec.submodule_search_locations[0]) / "country_data.tsv"
+    return pl.read_csv(table, separator="\t", infer_schema=False,
+                       columns=["name_short", "name_official", "regex", "ISO3", "UNmember"])
 
 
 def designation_key(text: str) -> str:
@@ -81,7 +101,20 @@ class Reference:
                               schema_overrides=REFERENCE_TYPES.get(name))
             for name, file in REFERENCE_FILES.items()
         }
-        return cls(tables)
+        reference = cls(tables)
+        for dataset in CONTRACTS:  # a wrong alias file fails the build here, by its line
+            reference.contract(dataset)
+        return reference
+
+    def contract(self, dataset: str) -> Contract:
+        """The dataset's contract with this folder's header aliases (header_aliases.csv)."""
+        aliases = self.tables["header_aliases"]
+        missing = [c for c in HEADER_ALIASES_COLUMNS if c not in aliases.columns]
+        if missing:
+            raise HeaderAliasError(f"{HEADER_ALIASES_FILE}: the first line must name the "
+                                   f"columns {', '.join(HEADER_ALIASES_COLUMNS)} (missing: "
+                                   f"{', '.join(missing)})")
+        return CONTRACTS[dataset].with_aliases(aliases.select(HEADER_ALIASES_COLUMNS).rows())
 
     # --- countries -------------------------------------------------------------------------
 
@@ -93,6 +126,7 @@ class Reference:
             (c.alpha_3, overrides.get(c.alpha_3, getattr(c, "common_name", None) or c.name))
             for c in pycountry.countries
         ]
+        current += self.tables["extra_states"].select("code", "name").rows()
         current_frame = pl.DataFrame(current, schema=["code", "name"], orient="row").with_columns(
             present_code=pl.col("code"), present_name=pl.col("name"), historic=pl.lit(False)
         )
@@ -107,32 +141,59 @@ class Reference:
         return pl.concat([current_frame, historic]).sort("code")
 
     @cached_property
-    def country_codes_by_key(self) -> dict[str, str]:
-        """Folded spelling -> recorded state code. Ambiguous pycountry spellings are left out."""
+    def country_matcher(self) -> CountryMatcher:
+        """Every spelling of every state the libraries and tables know (pipeline/countries.py
+        says in which order they are tried)."""
+        states = self.countries
         historic_codes = set(self.tables["historic_states"]["code"])
-        candidates: dict[str, set[str]] = {}
+        codes = [(c.alpha_3, getattr(c, a)) for c in pycountry.countries
+                 for a in ("alpha_2", "alpha_3")]
+        codes += [(h.alpha_3, getattr(h, a)) for h in pycountry.historic_countries
+                  for a in ("alpha_2", "alpha_3")
+                  if h.alpha_3 in historic_codes and getattr(h, a, None)]
+        names = [(c.alpha_3, getattr(c, a)) for c in pycountry.countries
+                 for a in ("name", "official_name", "common_name") if getattr(c, a, None)]
+        names += [(h.alpha_3, h.name) for h in pycountry.historic_countries
+                  if h.alpha_3 in historic_codes]
+        names += [(code, name) for code, name in states.select("code", "name").rows()]
+        converter = converter_countries().filter(pl.col("ISO3").is_in(states["code"].to_list()))
+        for code, short, official in converter.select("ISO3", "name_short",
+                                                      "name_official").rows():
+            names += [(code, n) for n in (short, official) if n]
+        ambiguous = [(spelling, tuple(c.strip() for c in candidates.split("|")))
+                     for spelling, candidates in self.tables["ambiguous_countries"].select(
+                         "spelling", "candidates").rows()]
+        members = set(converter.filter(pl.col("UNmember").is_not_null())["ISO3"])
+        return CountryMatcher(
+            codes=codes,
+            names=names,
+            aliases=self.tables["country_aliases"].select("alias", "code").rows(),
+            ambiguous=ambiguous,
+            regions=list(self.tables["country_regions"]["region"]),
+            members=members | set(self.tables["extra_states"]["code"]) | {"VAT", "PSE"},
+            patterns=[(code, re.compile(regex, re.IGNORECASE))
+                      for code, regex in converter.select("ISO3", "regex").rows() if regex],
+            present=dict(states.select("code", "present_code").rows()),
+        )
 
-        def offer(spelling: str | None, code: str) -> None:
-            if spelling:
-                candidates.setdefault(country_key(spelling), set()).add(code)
-
-        for c in pycountry.countries:
-            for attr in ("alpha_2", "alpha_3", "name", "official_name", "common_name"):
-                offer(getattr(c, attr, None), c.alpha_3)
-        for h in pycountry.historic_countries:
-            if h.alpha_3 in historic_codes:
-                for attr in ("alpha_2", "alpha_3", "name"):
-                    offer(getattr(h, attr, None), h.alpha_3)
-        for code, name in self.tables["historic_states"].select("code", "name").rows():
-            offer(name, code)
-        lookup = {key: codes.pop() for key, codes in candidates.items() if len(codes) == 1}
-        # The project's own aliases are deliberate, so they win over anything pycountry offers.
-        for alias, code in self.tables["country_aliases"].select("alias", "code").rows():
-            lookup[country_key(alias)] = code
-        return lookup
+    def country(self, spelling: str) -> CountryMatch:
+        return self.country_matcher.match(spelling)
 
     def country_code(self, spelling: str) -> str | None:
-        return self.country_codes_by_key.get(country_key(spelling))
+        """The recorded state's code, or None (unknown, ambiguous or a region)."""
+        return self.country(spelling).code
+
+    def country_issue(self, spelling: str) -> str | None:
+        """Why a spelling names no state, when it is not merely unknown: `could be A (X) or
+        B (Y)` for an ambiguous one, `region` for a region or group of countries."""
+        found = self.country(spelling)
+        if found.region:
+            return "region"
+        if not found.ambiguous:
+            return None
+        names = dict(self.countries.select("code", "name").rows())
+        described = [f"{names[c]} ({c})" if c in names else c for c in found.candidates]
+        return "could be " + ", ".join(described[:-1]) + " or " + described[-1]
 
     # --- categories, models, calibres ------------------------------------------------------
 

@@ -225,7 +225,13 @@ SOURCE_FILES = Table(
      Column("blank_rows", "Empty lines or sheet rows skipped."),
      Column("status", "ok, missing_columns, unreadable, unsupported, or not_read (neither "
                       "an item log nor a transfer record)."),
-     Column("problem", "What was wrong with the file, and what to do.")),
+     Column("problem", "What was wrong with the file, and what to do."),
+     Column("unmatched_headers", "Headers that name no contract column (their values are "
+                                 "kept in the rows' extra), in file order; empty when every "
+                                 "header was recognised."),
+     Column("header_warnings", "An unmatched header that resembles a contract column the "
+                               "file leaves empty: both named, with the line to add to "
+                               "data/reference/header_aliases.csv.")),
 )
 
 CORRECTIONS = Table(
@@ -266,6 +272,17 @@ REFERENCE_COMMENTS: dict[str, str] = {
     "ref_category_synonyms": "Category spellings accepted in logs.",
     "ref_calibres": "Calibre designations, family (warsaw_pact, nato, other) and aliases.",
     "ref_models": "Model designations with category and whether they are anti-armour.",
+    "ref_ambiguous_countries": "Country spellings that name more than one state (or a state "
+                               "and an armed group): quarantined as ambiguous_country unless "
+                               "an alias says which. Editable: "
+                               "data/reference/ambiguous_countries.csv.",
+    "ref_country_regions": "Regions and groups of countries: never read as a country. "
+                           "Editable: data/reference/country_regions.csv.",
+    "ref_extra_states": "States ISO 3166 (pycountry) lacks, with the code used for each. "
+                        "Editable: data/reference/extra_states.csv.",
+    "ref_header_aliases": "Header spellings accepted for each contract column, per dataset "
+                          "(a column's own name is always accepted). Editable: "
+                          "data/reference/header_aliases.csv.",
 }
 
 REFERENCE_COLUMN_COMMENTS: dict[str, str] = {
@@ -288,6 +305,12 @@ REFERENCE_COLUMN_COMMENTS: dict[str, str] = {
     "aliases": "Other spellings, separated by |.",
     "model": "Canonical model designation.",
     "anti_armour": "Whether the munition is anti-armour.",
+    "dataset": "items (item logs) or transfers (transfer records).",
+    "spelling": "A country spelling found in logs (matched ignoring case and punctuation).",
+    "candidates": "The states (ISO alpha-3 codes) or other things a spelling could name, "
+                  "separated by |.",
+    "region": "A region or group of countries, as spelt in logs.",
+    "canonical": "Contract column the header names.",
     "present_code": "ISO alpha-3 code of the present-day state.",
     "present_name": "Display name of the present-day state.",
     "historic": "Whether the state no longer exists.",

@@ -198,7 +198,6 @@ def test_namibia_spelled_out_is_still_namibia(normalise: Normalise, text: str) -
 @pytest.mark.parametrize(("column", "text"), [
     ("documented_in", "Narnia"), ("documented_in", "Mosul"),
     ("country_of_manufacture", "Narnia"), ("country_of_manufacture", "Eastern Bloc"),
-    ("country_of_manufacture", "Korea"),  # ambiguous: north or south
 ])
 def test_unknown_country_is_quarantined(normalise: Normalise, column: str, text: str) -> None:
     row = one(normalise({column: text}))

@@ -54,6 +54,9 @@ def test_materialize_writes_a_published_database(tmp_path: Path) -> None:
     materialized = {e.asset_key.to_user_string(): e.materialization.metadata
                     for e in result.get_asset_materialization_events()}
     assert materialized["normalised_rows"]["rows_in"].value == 28
+    assert materialized["normalised_rows"]["models_not_in_reference"].value == {"Makarov": 1}
+    assert materialized["file_reads"]["unmatched_headers"].value == {}
+    assert materialized["file_reads"]["header_warnings"].value == []
     assert materialized["resolved_rows"]["merged_by_rule"].value == {
         "double_entry": 1, "identical_row": 1, "re_documented_item": 1}
     with duckdb.connect(str(paths.database), read_only=True) as con:

@@ -143,7 +143,7 @@ def headlines(figures: dict[str, pl.DataFrame]) -> list[Headline]:
 def render_index(
     statistics: dict[str, Any], figures: dict[str, pl.DataFrame], charts: dict[str, str],
     quality: QualitySummary, diversion: list[TransferStory] | None = None,
-    diversion_issues: pl.DataFrame | None = None,
+    diversion_issues: pl.DataFrame | None = None, anti_armour_basis: dict[str, int] | None = None,
 ) -> str:
     files = pl.DataFrame(statistics["input"]["files"]).select(
         "path", "status", "rows_in", "items", "superseded", "merged", "quarantined", "transfers",
@@ -161,6 +161,7 @@ def render_index(
         "tables": [{"id": figure, **table(frame)} for figure, frame in figures.items()],
         "quality": {name: table(frame) for name, frame in asdict(quality).items()},
         "examples": EXAMPLES_PER_GROUP,
+        "anti_armour": {k: f"{v:,}" for k, v in (anti_armour_basis or {}).items()},
         "files": table(files),
         "reference": table(pl.DataFrame(statistics["input"]["reference_files"])),
         "macros": _environment.get_template("macros.html.j2").module,

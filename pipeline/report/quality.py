@@ -1,5 +1,6 @@
 """The data-quality section: what was quarantined and merged, with a few examples of each,
-and every analyst correction applied."""
+every analyst correction applied, and the vocabulary the build did not understand (headers
+that matched no column, models and calibres the reference does not know)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,42 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from pipeline.stages.clean import UNKNOWN_MARKERS
+
 EXAMPLES_PER_GROUP = 3
+_MARKERS = ", ".join("'" + m.replace("'", "''") + "'" for m in UNKNOWN_MARKERS)
+_WRITTEN = f"IS NOT NULL AND lower(trim({{}})) NOT IN ({_MARKERS})"
+
+UNMATCHED_HEADERS_SQL = """
+SELECT header, count(*) AS files, string_agg(path, ', ' ORDER BY path) AS paths
+FROM (SELECT path, unnest(unmatched_headers) AS header FROM source_files)
+GROUP BY header ORDER BY files DESC, header
+"""
+HEADER_WARNINGS_SQL = """
+SELECT path, unnest(header_warnings) AS warning FROM source_files ORDER BY path
+"""
+UNKNOWN_MODELS_SQL = f"""
+SELECT min(model) AS model, string_agg(DISTINCT category, ', ' ORDER BY category) AS category,
+       count(*) AS records, sum(quantity)::BIGINT AS units
+FROM items WHERE model {_WRITTEN.format('model')} AND model_designation IS NULL
+GROUP BY model_key ORDER BY units DESC, model
+"""
+UNKNOWN_CALIBRES_SQL = f"""
+SELECT calibre_recorded AS calibre, count(*) AS records, sum(quantity)::BIGINT AS units
+FROM items WHERE calibre_recorded {_WRITTEN.format('calibre_recorded')} AND calibre IS NULL
+GROUP BY calibre_recorded ORDER BY units DESC, calibre
+"""
+ANTI_ARMOUR_BASIS_SQL = f"""
+SELECT coalesce(sum(quantity), 0)::BIGINT AS units,
+       coalesce(sum(quantity) FILTER (WHERE model_designation IS NOT NULL), 0)::BIGINT
+           AS classified_units,
+       coalesce(sum(quantity) FILTER (WHERE model {_WRITTEN.format('model')}
+                                      AND model_designation IS NULL), 0)::BIGINT
+           AS unclassified_units,
+       coalesce(sum(quantity) FILTER (WHERE NOT (model {_WRITTEN.format('model')})
+                                      OR model IS NULL), 0)::BIGINT AS no_model_units
+FROM items WHERE category IN ('rocket', 'guided missile')
+"""
 
 
 @dataclass(frozen=True)
@@ -20,6 +56,10 @@ class QualitySummary:
     merge_examples: pl.DataFrame  # rule, dropped/kept record ids, files, lines
     file_problems: pl.DataFrame  # path, status, problem
     corrections: pl.DataFrame  # analysts' corrections applied, one row per row changed
+    unmatched_headers: pl.DataFrame  # header, files, paths
+    header_warnings: pl.DataFrame  # path, warning
+    unknown_models: pl.DataFrame  # model, category, records, units
+    unknown_calibres: pl.DataFrame  # calibre, records, units
 
 
 def quality_summary(con: duckdb.DuckDBPyConnection) -> QualitySummary:
@@ -70,4 +110,49 @@ def quality_summary(con: duckdb.DuckDBPyConnection) -> QualitySummary:
                    decided_by, decided_on, source_file, source_line
             FROM corrections ORDER BY corrections_file, entry, row_number
         """).pl(),
+        unmatched_headers=con.sql(UNMATCHED_HEADERS_SQL).pl(),
+        header_warnings=con.sql(HEADER_WARNINGS_SQL).pl(),
+        unknown_models=con.sql(UNKNOWN_MODELS_SQL).pl(),
+        unknown_calibres=con.sql(UNKNOWN_CALIBRES_SQL).pl(),
     )
+
+
+def anti_armour_basis(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rocket and guided-missile units in items: all, with a model ref_models classifies,
+    with a model it does not (counted as not anti-armour), and with no model recorded."""
+    return con.sql(ANTI_ARMOUR_BASIS_SQL).pl().row(0, named=True)
+
+
+SHOWN_PER_LIST = 10
+
+
+def vocabulary_lines(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The build summary's lines on what the build did not understand: header warnings in
+    full, then unmatched headers, unknown models and unknown calibres (the most frequent
+    first, SHOWN_PER_LIST of each)."""
+    lines = [f"warning: {path}: {warning}"
+             for path, warning in con.sql(HEADER_WARNINGS_SQL).fetchall()]
+
+    def listing(title: str, rows: list[tuple[str, str]], query: str) -> None:
+        if not rows:
+            return
+        lines.append(title)
+        width = max(len(name) for name, _ in rows[:SHOWN_PER_LIST])
+        lines.extend(f"  {name:<{width}}  {count}" for name, count in rows[:SHOWN_PER_LIST])
+        if len(rows) > SHOWN_PER_LIST:
+            lines.append(f"  and {len(rows) - SHOWN_PER_LIST} more: armtrace sql \"{query}\"")
+
+    headers = con.sql(UNMATCHED_HEADERS_SQL).fetchall()
+    listing("unmatched headers (values kept in extra; docs/accepted-headers.md lists the "
+            "accepted ones):",
+            [(repr(h), f"{n:,} file{'s' * (n != 1)}") for h, n, _ in headers],
+            "SELECT path, unmatched_headers FROM source_files")
+    models = con.sql(UNKNOWN_MODELS_SQL).fetchall()
+    listing("models not in data/reference/models.csv (not counted as anti-armour):",
+            [(f"{m!r} ({c})", f"{r:,} records, {u:,} units") for m, c, r, u in models],
+            "SELECT model, count(*) FROM items WHERE model_designation IS NULL GROUP BY ALL")
+    calibres = con.sql(UNKNOWN_CALIBRES_SQL).fetchall()
+    listing("calibres not read (family unknown; add aliases to data/reference/calibres.csv):",
+            [(repr(c), f"{r:,} records, {u:,} units") for c, r, u in calibres],
+            "SELECT calibre_recorded, count(*) FROM items WHERE calibre IS NULL GROUP BY ALL")
+    return lines

@@ -223,7 +223,10 @@ def normalise_rows(parsed: pl.DataFrame, reference: Reference, today: dt.date,
         documented_in=pl.when(~is_unknown("documented_in")).then(pl.col("documented_in")))
     frame = _interpret_values(frame, reference)
     frame = _derive_years(frame)
-    frame = frame.with_columns(_problems(frame, today))
+    notes = {c: country_notes(frame, c, code, reference)
+             for c, code in (("documented_in", "documented_in_code"),
+                             ("country_of_manufacture", "origin_state_code"))}
+    frame = frame.with_columns(_problems(frame, today, notes))
     if conflicts is None:
         conflicts = conflicting_ids(parsed.lazy())
     frame = _flag_conflicting_ids(frame, conflicts)
@@ -353,13 +356,41 @@ def explained_by_read_problem(column: str) -> pl.Expr:
     return problem.is_not_null() & (not_read | lacks_column)
 
 
-def _problems(frame: pl.DataFrame, today: dt.date) -> pl.Series:
+def country_notes(frame: pl.DataFrame, column: str, code: str,
+                  reference: Reference) -> dict[str, str]:
+    """Why each distinct value of `column` that names no state (`code` NULL) names none,
+    where it is more than unknown (Reference.country_issue): for country_problem."""
+    values = frame.filter(pl.col(code).is_null()).get_column(column).drop_nulls().unique()
+    return {v: note for v in values if (note := reference.country_issue(v))}
+
+
+def country_problem(column: str, notes: dict[str, str], if_unknown: str = "") -> pl.Expr:
+    """The message for a value of `column` that names no state: ambiguous_country naming
+    the candidates, or unknown_country (saying so when it is a region). `notes`:
+    country_notes of the column."""
+    note = pl.col(column).replace_strict(notes, default=None, return_dtype=pl.String)
+    aliases = "data/reference/country_aliases.csv"
+    return (
+        pl.when(note.str.starts_with("could be")).then(pl.format(
+            f"ambiguous_country: {column} {{}} {{}}; write the state's name or ISO code, or "
+            f"add a line to {aliases} (alias,code,note) saying which state the team means",
+            quoted(column), note))
+        .when(note == "region").then(pl.format(
+            f"unknown_country: {column} {{}} is a region or group of countries, not a "
+            f"country; name the state{if_unknown}", quoted(column)))
+        .otherwise(pl.format(
+            f"unknown_country: {column} {{}} is not a known country; use an English name or "
+            f"ISO code{if_unknown}, or add an alias to {aliases}", quoted(column))))
+
+
+def _problems(frame: pl.DataFrame, today: dt.date,
+              notes: dict[str, dict[str, str]]) -> pl.Series:
     """Every contract rule a row breaks, as `code: message` strings.
 
     The messages are formatted for the rows that break a rule only: formatting a dozen
     messages for every row, to drop nearly all of them, was most of this stage's time.
     """
-    checks = _checks(today)
+    checks = _checks(today, notes)
     breaks = frame.select(pl.any_horizontal(
         condition.fill_null(False) for condition, _ in checks)).to_series()
     messages = frame.filter(breaks).select(split_read_problems(pl.concat_list(
@@ -371,7 +402,8 @@ def _problems(frame: pl.DataFrame, today: dt.date) -> pl.Series:
     return pl.concat([no_problems, messages]).gather(position).alias("problems")
 
 
-def _checks(today: dt.date) -> list[tuple[pl.Expr, pl.Expr | str]]:
+def _checks(today: dt.date,
+            notes: dict[str, dict[str, str]]) -> list[tuple[pl.Expr, pl.Expr | str]]:
     """(condition, message) of every contract rule: a row breaks the rule where the condition
     is true."""
     return [
@@ -394,14 +426,10 @@ def _checks(today: dt.date) -> list[tuple[pl.Expr, pl.Expr | str]]:
                    "contract category or add a synonym to "
                    "data/reference/category_synonyms.csv", quoted("category"))),
         (pl.col("documented_in").is_not_null() & pl.col("documented_in_code").is_null(),
-         pl.format("unknown_country: documented_in {} is not a known country; use an "
-                   "English name or ISO code, or add an alias to "
-                   "data/reference/country_aliases.csv", quoted("documented_in"))),
+         country_problem("documented_in", notes["documented_in"])),
         (~is_unknown("country_of_manufacture") & pl.col("origin_state_code").is_null(),
-         pl.format("unknown_country: country_of_manufacture {} is not a known country; "
-                   "use an English name or ISO code, leave it blank if unknown, or add "
-                   "an alias to data/reference/country_aliases.csv",
-                   quoted("country_of_manufacture"))),
+         country_problem("country_of_manufacture", notes["country_of_manufacture"],
+                         ", leave it blank if unknown")),
         (pl.col("year_text").is_not_null() & ~ascii_digits(pl.col("year_text")).str.contains(
             r"^[0-9]{2}$|^[0-9]{4}$"),
          pl.format("invalid_year: year_of_manufacture {} is not a year; write 4 digits, "

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.columns import ITEMS
 from pipeline.parts import Parts
 from pipeline.reference import Reference
 from pipeline.stages.clean import normalise_each_file
@@ -41,7 +40,8 @@ def normalise_logs(raw_dir: Path, raw_files: pl.DataFrame, corrections: FileByFi
     spill_dir = parts_dir.with_name(parts_dir.name + "-workbooks")
 
     def corrected_files() -> Iterator[pl.DataFrame]:
-        for rows, line in read_files(raw_dir, raw_files, ITEMS, spill_dir):
+        for rows, line in read_files(raw_dir, raw_files, reference.contract("items"),
+                                     spill_dir):
             report.append(line)
             yield corrections.apply(rows)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.columns import ITEMS, Contract
+from pipeline.columns import HEADER_ALIASES_FILE, ITEMS, Contract, alias_line
 from pipeline.stages.workbook_guard import (
     LIMITS,
     ReaderUnavailable,
@@ -104,6 +104,8 @@ class FileOutcome:
     blank_rows: int = 0
     status: str = "ok"
     problem: str | None = None
+    unmatched_headers: list[str] = field(default_factory=list)
+    header_warnings: list[str] = field(default_factory=list)
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -386,7 +388,10 @@ def read_xlsx(path: Path, contract: Contract = ITEMS) -> FileOutcome:
             skipped.append(f"{name} (first row is not a header)")
             continue
         lines = pl.Series("line", range(1, table.height + 1))
-        outcome = _rows_from_table(table, lines, None, contract, cell_errors)
+        try:
+            outcome = _rows_from_table(table, lines, None, contract, cell_errors)
+        except UnreadableFile as error:
+            raise UnreadableFile(f"sheet {name!r}: {error}") from None
         outcome.rows = outcome.rows.with_columns(source_sheet=pl.lit(name))
         read.append(outcome)
         names_read.append(name)
@@ -399,6 +404,10 @@ def read_xlsx(path: Path, contract: Contract = ITEMS) -> FileOutcome:
     merged.blank_rows = sum(o.blank_rows for o in read)
     merged.status = "missing_columns" if any(o.status != "ok" for o in read) else "ok"
     merged.problem = "; ".join(o.problem for o in read if o.problem) or None
+    merged.unmatched_headers = list(dict.fromkeys(h for o in read for h in o.unmatched_headers))
+    merged.header_warnings = [f"sheet {name!r}: {w}" for name, o in zip(names_read, read,
+                                                                        strict=True)
+                              for w in o.header_warnings]
     return merged
 
 
@@ -557,17 +566,12 @@ def _rows_from_table(
     if blank_rows:
         body = body.filter(~blank)
 
-    mapped: dict[str, str] = {}
-    for header in headers:
-        canonical = contract.canonical(header)
-        if canonical and canonical not in mapped:
-            mapped[canonical] = header
+    mapped = _map_headers(headers, contract)
     unmatched = [h for h in headers if h not in mapped.values()]
     missing = [c for c in contract.required if c not in mapped]
     problem = None
     if missing:
-        problem = (f"missing_required_column: the header has no {', '.join(missing)} column "
-                   f"(it has: {', '.join(headers)}); add the column or rename a header to an alias")
+        problem = _missing_columns_problem(missing, unmatched, headers, contract)
     elif body.height == 0:
         problem = ("no_rows: there are no item rows below the header; check that the export "
                    "included the data")
@@ -582,8 +586,52 @@ def _rows_from_table(
         read_problem=pl.col("read_problem").cast(pl.String) if problem is None else
         _joined_problems(pl.lit(problem, pl.String), pl.col("read_problem").cast(pl.String)),
     )
+    blank_columns = [c for c, h in mapped.items()
+                     if body.height and body.get_column(h).null_count() == body.height]
+    empty = [c for c in contract.names if c not in mapped or c in blank_columns]
     return FileOutcome(rows=rows, blank_rows=blank_rows,
-                       status="missing_columns" if missing else "ok", problem=problem)
+                       status="missing_columns" if missing else "ok", problem=problem,
+                       unmatched_headers=unmatched,
+                       header_warnings=contract.header_warnings(unmatched, empty))
+
+
+def _map_headers(headers: list[str], contract: Contract) -> dict[str, str]:
+    """Canonical column -> the header naming it. Two headers naming one column make the
+    file unreadable: which of them holds the column is the team's to say, not ours."""
+    mapped: dict[str, str] = {}
+    for header in headers:
+        canonical = contract.canonical(header)
+        if canonical is None:
+            continue
+        if canonical in mapped:
+            first = mapped[canonical]
+            raise UnreadableFile(
+                f"the columns {first!r} and {header!r} both name {canonical} (by "
+                f"{contract.alias_source(first)}, and by {contract.alias_source(header)}): "
+                f"if one of them means something else in these logs, delete its line from "
+                f"data/reference/{HEADER_ALIASES_FILE} (the column is then kept in `extra`); "
+                f"otherwise ask the team for an export with one {canonical} column")
+        mapped[canonical] = header
+    return mapped
+
+
+def _missing_columns_problem(missing: list[str], unmatched: list[str], headers: list[str],
+                             contract: Contract) -> str:
+    """The message for a header without required columns: for each, the alias line that
+    teaches a resembling header, else what to add. Raw logs are evidence: never 'edit it'."""
+    advice = []
+    for column in missing:
+        header = next((h for h in unmatched if contract.resembles(h, column)), None)
+        advice.append(
+            f"if {header!r} holds {column}, add the line "
+            f"`{alias_line(contract.dataset, column, header)}`" if header else
+            f"if one of its headers holds {column}, add the line "
+            f"`{alias_line(contract.dataset, column, '<that header>')}`")
+    return (f"missing_required_column: the header has no {', '.join(missing)} column "
+            f"(it has: {', '.join(headers)}); {'; '.join(advice)} to "
+            f"data/reference/{HEADER_ALIASES_FILE}; if the log does not record it, its rows "
+            "stay quarantined: ask the team for an export that has it (a raw log is evidence "
+            "and is not edited)")
 
 
 # --- the stage -------------------------------------------------------------------------------
@@ -594,6 +642,7 @@ FILE_REPORT_SCHEMA = {
     "path": pl.String, "encoding": pl.String, "delimiter": pl.String,
     "sheets_read": pl.List(pl.String), "sheets_skipped": pl.List(pl.String),
     "rows_read": pl.Int64, "blank_rows": pl.Int64, "status": pl.String, "problem": pl.String,
+    "unmatched_headers": pl.List(pl.String), "header_warnings": pl.List(pl.String),
 }
 
 
@@ -677,6 +726,8 @@ def read_files(raw_dir: Path, raw_files: pl.DataFrame, contract: Contract = ITEM
             "sheets_read": outcome.sheets_read, "sheets_skipped": outcome.sheets_skipped,
             "rows_read": outcome.rows.height, "blank_rows": outcome.blank_rows,
             "status": outcome.status, "problem": outcome.problem,
+            "unmatched_headers": outcome.unmatched_headers,
+            "header_warnings": outcome.header_warnings,
         }
         first_row += rows.height
 

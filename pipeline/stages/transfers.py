@@ -18,6 +18,8 @@ from pipeline.columns import TRANSFERS
 from pipeline.reference import Reference, designation_key
 from pipeline.stages.clean import (
     cleaned_text,
+    country_notes,
+    country_problem,
     distinct_map,
     explained_by_read_problem,
     flag_row,
@@ -59,7 +61,9 @@ def normalise_transfers(parsed: pl.DataFrame, reference: Reference, today: dt.da
     frame = frame.with_columns(pl.when(~is_unknown(c)).then(pl.col(c)).alias(c)
                                for c in ("exporter", "importer"))
     frame = _interpret(frame, reference)
-    frame = frame.with_columns(problems=_problems(frame, today))
+    notes = {c: country_notes(frame, c, f"{c}_state_code", reference)
+             for c in ("exporter", "importer")}
+    frame = frame.with_columns(problems=_problems(frame, today, notes))
     frame = _flag_conflicting_transfers(frame)
     return frame.with_columns(reasons=reason_codes())
 
@@ -97,7 +101,8 @@ def _interpret(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame:
     )
 
 
-def _problems(frame: pl.DataFrame, today: dt.date) -> pl.Expr:
+def _problems(frame: pl.DataFrame, today: dt.date,
+              notes: dict[str, dict[str, str]]) -> pl.Expr:
     """Every contract rule a transfer row breaks, as `code: message` strings."""
     checks = [
         pl.col("read_problem"),
@@ -111,9 +116,7 @@ def _problems(frame: pl.DataFrame, today: dt.date) -> pl.Expr:
                  pl.format("future_date: shipped_on {} is after today ({}); check the date",
                            quoted("shipped_on"), pl.lit(today.isoformat()))),
         *[flag_row(pl.col(c).is_not_null() & pl.col(f"{c}_state_code").is_null(),
-                   pl.format(f"unknown_country: {c} {{}} is not a known country; use an English "
-                             "name or ISO code, or add an alias to "
-                             "data/reference/country_aliases.csv", quoted(c)))
+                   country_problem(c, notes[c]))
           for c in ("exporter", "importer")],
         *[flag_row(pl.col("quantity").is_not_null() & condition, message)
           for condition, message in quantity_checks("transfer row")],
