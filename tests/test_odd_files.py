@@ -590,7 +590,8 @@ def test_figures_do_not_overflow_at_the_quantity_limit(built: Built, tmp_path: P
             FROM (SELECT * FROM items WHERE record_id = 'V-quantity_at_the_limit') AS i,
                  range(100000) AS r""")
         compute_figures(con, FigureSettings(as_of=dt.date(2016, 12, 31)))
-        got = con.sql("SELECT units, share, ci_low, ci_high FROM fig_ammunition_by_origin "
+        got = con.sql("SELECT units, share, effective_n, ci_low, ci_high "
+                      "FROM fig_ammunition_by_origin "
                       "WHERE documented_in = 'Iraq' AND country = 'Russia'").fetchall()[0]
         records = con.sql("SELECT quantity, origin = 'Russia' FROM items WHERE "
                           "documented_in = 'Iraq' AND item_kind = 'ammunition' AND "
