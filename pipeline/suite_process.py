@@ -13,7 +13,6 @@ No Dagster here: the command line imports this module before Dagster, which take
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import sys
@@ -23,6 +22,8 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+from pipeline.stages.discover import RawFolderError, walk_raw_folder
 
 T = TypeVar("T")
 
@@ -73,11 +74,12 @@ def start_spare_for_small_build(raw_dir: Path) -> bool:
 def item_log_bytes(raw_dir: Path) -> int:
     """Bytes of the files under raw_dir/items (a build's row count is not known before it
     reads them)."""
-    total = 0
-    for path in (raw_dir / "items").rglob("*"):
-        with contextlib.suppress(OSError):  # gone since listed, or unreadable: read reports it
-            total += path.stat().st_size if path.is_file() else 0
-    return total
+    try:
+        entries = walk_raw_folder(raw_dir / "items")
+    except RawFolderError:  # no items folder, or an unreadable one: the build reports it
+        return 0
+    return sum(entry.status.st_size for entry in entries
+               if entry.refused is None and entry.status is not None)
 
 
 def spare_process_started() -> bool:
