@@ -323,13 +323,13 @@ def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
               file=sys.stderr)
         print_summary(paths.database)
         return 0
+    probe_writable(paths.curated_dir, "--curated")
+    probe_writable(paths.reports_dir.parent, "--reports")
     print(f"building {paths.database} from {paths.raw_dir}", file=sys.stderr)
     for reason in reasons[:SHOWN_REASONS]:
         print(f"  because {reason}", file=sys.stderr)
     if len(reasons) > SHOWN_REASONS:
         print(f"  and {len(reasons) - SHOWN_REASONS} more changes", file=sys.stderr)
-    probe_writable(paths.curated_dir, "--curated")
-    probe_writable(paths.reports_dir.parent, "--reports")
     handler = _ProgressHandler()
     # a small build's GX suites run in a process that imports GX now, beside Dagster's import
     # and the first steps, on the core the build leaves idle
@@ -339,9 +339,9 @@ def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
     finally:  # a run that failed before the items suite leaves the spare waiting
         stop_spare_process()
     if not result.success and _interrupted(result):
-        print("armtrace build: interrupted (Ctrl-C or SIGTERM); the published database and "
-              "reports are left whole, and the next build clears what this one left",
-              file=sys.stderr)
+        print("armtrace build: stopped by Ctrl-C or SIGTERM during the run; the published "
+              "database and reports are left whole, and the next build clears what this one "
+              "left", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not result.success:
         print("build failed; the published database and reports were left as they were:",
@@ -531,12 +531,13 @@ def command_dictionary(args: argparse.Namespace) -> int:
     if database is None:
         return 1
     out = Path(args.out).expanduser().resolve() if args.out else None
-    inputs = Paths.resolve(curated_dir=args.curated)
-    for folder in (inputs.raw_dir, inputs.reference_dir, inputs.corrections_dir,
-                   inputs.curated_dir):
+    paths = Paths.resolve(curated_dir=args.curated)
+    for kind, folder in (("raw", paths.raw_dir), ("reference", paths.reference_dir),
+                         ("corrections", paths.corrections_dir), ("curated", paths.curated_dir)):
         if out is not None and out.is_relative_to(folder):
-            print(f"armtrace dictionary: refused: {out} lies inside {folder}, which armtrace "
-                  f"never writes to by hand: choose another --out file", file=sys.stderr)
+            print(f"armtrace dictionary: refused: {out} lies inside the {kind} folder {folder}, "
+                  f"where armtrace writes nothing but what it publishes: choose another --out "
+                  f"file", file=sys.stderr)
             return EXIT_REFUSED
     try:
         with duckdb.connect(str(database), read_only=True) as con:
@@ -630,7 +631,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit code. Errors no command expects are one line too."""
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exit:  # --help, or a wrong flag (one line, code 2)
+        return exit.code if isinstance(exit.code, int) else int(exit.code is not None)
     try:
         return args.handler(args)
     except BrokenPipeError:  # the reader of the output went away: pipeline/command.py

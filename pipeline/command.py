@@ -40,10 +40,7 @@ def run() -> NoReturn:
     try:
         from pipeline.cli import main
 
-        try:
-            code = main()
-        except SystemExit as exit:  # argparse: --help, or a wrong flag (one line, code 2)
-            code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        code = main()
         sys.stdout.flush()
     except BrokenPipeError:  # the reader went away (`armtrace sql ... | head`): stop quietly
         code = 1

@@ -75,18 +75,21 @@ def check_output_folders(paths: Paths) -> None:
     """Raise Refused, touching nothing, unless the curated and reports folders are armtrace's
     alone (see the module's docstring)."""
     outputs = {"curated": paths.curated_dir, "reports": paths.reports_dir}
-    others = {"raw": paths.raw_dir, "reference": paths.reference_dir,
-              "corrections": paths.corrections_dir, **outputs}
-    for kind, output in outputs.items():
-        for other_kind, other in others.items():
-            relation = _relation(output, other) if other_kind != kind else None
-            why = ("each output folder is replaced on its own, so the two must be apart"
-                   if other_kind in outputs else "armtrace replaces what it publishes in its "
-                   "output folders and never writes to its inputs")
-            if relation:
-                raise Refused(f"the {kind} folder {output} {relation} the {other_kind} folder "
-                              f"{other}: {why}; choose another folder with {_flag(kind)}")
-    _check_reports_siblings(paths, others)
+    inputs = {"raw": paths.raw_dir, "reference": paths.reference_dir,
+              "corrections": paths.corrections_dir}
+    pairs = [(kind, other_kind, "armtrace replaces what it publishes in its output folders "
+                                "and never writes to its inputs")
+             for kind in outputs for other_kind in inputs]
+    pairs.append(("curated", "reports", "each output folder is replaced on its own, so the "
+                                        "two must be apart"))
+    folders = {**inputs, **outputs}
+    for kind, other_kind, why in pairs:  # inputs first: what is at risk is named first
+        relation = _relation(folders[kind], folders[other_kind])
+        if relation:
+            raise Refused(f"the {kind} folder {folders[kind]} {relation} the {other_kind} "
+                          f"folder {folders[other_kind]}: {why}; choose another folder with "
+                          f"{_flag(kind)}")
+    _check_reports_siblings(paths, folders)
     _check_curated_contents(paths.curated_dir)
     _check_reports_contents(paths.reports_dir)
 
@@ -248,7 +251,7 @@ def remove_published(folder: Path) -> list[str]:
         with contextlib.suppress(OSError):  # not empty (holds what armtrace did not publish)
             (folder / parent).rmdir()
     files, folders = _tree(folder)
-    left = sorted((files | folders) - {MARKER})
+    left = sorted(files - {MARKER}) or sorted(folders)  # a folder holding nothing: by name
     if not left:
         (folder / MARKER).unlink(missing_ok=True)
         folder.rmdir()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -128,7 +129,10 @@ def _new_process() -> ProcessPoolExecutor:
 def _exit_with_parent(parent: int) -> None:
     """In a suite's process: exit as soon as the build that started it is gone. A build killed
     (SIGKILL) left its process waiting for work that would never come, holding 0.3 GiB or
-    more, for good."""
+    more, for good. Ctrl-C, which the terminal sends to the whole process group, is the
+    build's to handle (pipeline/command.py): here it printed a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.5)
