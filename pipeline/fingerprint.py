@@ -46,9 +46,9 @@ class Manifest:
     components: dict[str, str]
     cut_off: str | None = None
     next_future_date: str | None = None
-    altered: tuple[str, ...] = ()
+    altered: tuple[tuple[str, bool], ...] = ()
     """Of a published build: its outputs (`armtrace.duckdb`, `reports/<file>`) that are no
-    longer as it published them (edited, replaced or missing)."""
+    longer as it published them, each with whether it is missing (else edited or replaced)."""
 
     @property
     def fingerprint(self) -> str:
@@ -171,15 +171,15 @@ def _strings(mapping: object) -> bool:
         isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())
 
 
-def _altered_outputs(paths: Paths, document: dict[str, Any]) -> tuple[str, ...]:
+def _altered_outputs(paths: Paths, document: dict[str, Any]) -> tuple[tuple[str, bool], ...]:
     altered = []
     for name, sha256 in sorted(document["outputs"].items()):
         reports_name = name.removeprefix(f"{REPORTS_OUTPUT}/")
         path = paths.database if name == DATABASE_NAME else paths.reports_dir / reports_name
         if path.is_symlink() or not path.is_file():
-            altered.append(f"{name} (missing)")
+            altered.append((name, True))
         elif sha256_of(path) != sha256:
-            altered.append(name)
+            altered.append((name, False))
     return tuple(altered)
 
 
@@ -221,7 +221,9 @@ def rebuild_reasons(published: Manifest | None, current: Manifest, today: dt.dat
     reasons += [f"changed: {_describe(k)} ({old[k]} -> {new[k]})" if k.startswith(
         ("library/", "setting/")) else f"changed: {_describe(k)}"
                 for k in sorted(old.keys() & new.keys()) if old[k] != new[k]]
-    reasons += [f"changed: output {name} (not as published)" for name in published.altered]
+    reasons += [f"removed: output {name} (published, now missing)" if missing else
+                f"changed: output {name} (not as published)"
+                for name, missing in published.altered]
     due = published.next_future_date
     if TODAY_SETTING not in new and due is not None and due <= today.isoformat():
         reasons.append(f"a row dated {due} was in the future at the last build "

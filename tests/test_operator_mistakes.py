@@ -11,6 +11,8 @@ unreadable.
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -28,7 +30,7 @@ import duckdb
 import pytest
 
 from pipeline.cli import main
-from pipeline.fingerprint import MANIFEST_FILE
+from pipeline.fingerprint import MANIFEST_FILE, published_manifest, rebuild_reasons
 from pipeline.outputs import MARKER, write_marker
 from pipeline.paths import REPO_ROOT, Paths
 from pipeline.stages.discover import RawFileChanged, discover_raw_files
@@ -128,18 +130,44 @@ def one_fresh_set(site: Site) -> None:
         assert con.sql("SELECT count(*) FROM items").fetchall() == [(len(ROWS),)]
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One build, into reports and curated folders that exist and are empty (the near miss of
-    every refused folder: a new, empty output folder is accepted)."""
-    root = tmp_path_factory.mktemp("operator")
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+               build: Callable[[Path], None]) -> Path:
+    """`build(folder)` run once for the whole test session, whichever pytest-xdist worker
+    asks first; the others wait for it and use the same folder (which no test changes)."""
+    shared = tmp_path_factory.getbasetemp()
+    if shared.name.startswith("popen-gw"):  # one base folder per worker: share their parent
+        shared = shared.parent
+    folder = shared / name
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / f"{name}.done").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (shared / f"{name}.done").touch()
+    return folder
+
+
+def _publish(root: Path) -> None:
     write_log(root / "raw" / "items" / "team" / "log.csv", ROWS)
     shutil.copytree(REPO_ROOT / "data" / "reference", root / "reference")
     for folder in ("corrections", "curated", "reports"):
         (root / folder).mkdir()
     (root / "curated" / ".gitkeep").touch()
     assert main(Site(root).build()) == 0
-    return root
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One build, into a curated folder holding only a .gitkeep and an empty reports folder:
+    the near miss of every refused folder (a new or empty output folder is accepted)."""
+    return built_once(tmp_path_factory, "operator-published", _publish)
+
+
+def test_new_and_empty_output_folders_are_accepted(published: Path) -> None:
+    assert (published / "curated" / ".gitkeep").exists()  # kept, and the folder claimed
+    assert json.loads((published / "curated" / MARKER).read_text())["armtrace"] == "curated"
+    assert "index.html" in json.loads((published / "reports" / MARKER).read_text())["published"]
 
 
 @pytest.fixture
@@ -188,17 +216,6 @@ def then_published_set_unchanged(site: Site, before: dict[str, tuple[str, ...]])
 
 
 def then_rebuilt(site: Site, _: dict) -> None:
-    one_fresh_set(site)
-
-
-def then_new_folders_published(site: Site, _: dict) -> None:
-    assert (site.root / "new-curated" / ".gitkeep").exists()
-    assert (site.root / "new-curated" / MARKER).exists()
-    assert (site.root / "new-reports" / "index.html").exists()
-
-
-def then_index_rebuilt(site: Site, _: dict) -> None:
-    assert "defaced" not in (site.reports / "index.html").read_text()
     one_fresh_set(site)
 
 
@@ -291,13 +308,6 @@ MISTAKES += [
     Mistake("timings_edited_in_the_published_reports",
             _do(lambda s: (s.reports / "build-timings.json").write_text("{}"), Site.build), 0,
             "up to date"),
-    Mistake("new_folders_one_empty_one_holding_a_gitkeep",
-            _do(lambda s: ((s.root / "new-curated").mkdir(),
-                           (s.root / "new-curated" / ".gitkeep").touch(),
-                           (s.root / "new-reports").mkdir()),
-                lambda s: s.build(curated=s.root / "new-curated",
-                                  reports=s.root / "new-reports")), 0,
-            "building ", then_new_folders_published, lines=None),
 
     # --- `armtrace sql` reads the curated database and nothing else --------------------------
     Mistake("sql_copy_over_the_database",
@@ -370,10 +380,6 @@ MISTAKES += [
             _do(lambda s: truncate(s.curated / "armtrace.duckdb", 1000), Site.build), 0,
             "because changed: output armtrace.duckdb (not as published)", then_rebuilt,
             lines=None),
-    Mistake("defaced_report",
-            _do(lambda s: (s.reports / "index.html").write_text("defaced"), Site.build), 0,
-            "because changed: output reports/index.html (not as published)",
-            then_index_rebuilt, lines=None),
     # near miss: nothing changed
     Mistake("unchanged", Site.build, 0, "up to date"),
 
@@ -675,14 +681,12 @@ class HostileBuild:
     outside: Path
     con: duckdb.DuckDBPyConnection
     reports: Path
-    unprivileged: bool
 
 
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileBuild]:
-    """One build (the installed command, without root's file permissions where it can) of a
-    raw folder holding every RawEntry and one good log."""
-    root = tmp_path_factory.mktemp("hostile-raw")
+def _build_hostile(root: Path) -> None:
+    """The installed command, without root's file permissions where it can, on a raw folder
+    holding every RawEntry and one good log; what it printed and where each entry is in
+    `result.json`."""
     raw, outside = root / "raw", root / "outside"
     _log(raw / "items" / "good.csv", "R-GOOD")
     _log(outside / "secret.csv", SECRET)
@@ -700,9 +704,17 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileBuild]:
         for locked in ("items/locked.csv", "items/locked-team"):
             if (raw / locked).exists():
                 (raw / locked).chmod(0o755)
+    (root / "result.json").write_text(json.dumps({
+        "code": done.returncode, "output": done.stdout + done.stderr, "paths": paths}))
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileBuild]:
+    root = built_once(tmp_path_factory, "operator-hostile-raw", _build_hostile)
+    result = json.loads((root / "result.json").read_text())
     con = duckdb.connect(str(root / "curated" / "armtrace.duckdb"), read_only=True)
-    yield HostileBuild(done.returncode, done.stdout + done.stderr, paths, outside, con,
-                       root / "reports", prefix is not None)
+    yield HostileBuild(result["code"], result["output"], result["paths"], root / "outside",
+                       con, root / "reports")
     con.close()
 
 
@@ -750,6 +762,27 @@ def test_every_row_of_the_hostile_raw_folder_is_in_one_place(hostile: HostileBui
         "UNION ALL SELECT row_number FROM quarantine").fetchall()]
     (rows_read,), = hostile.con.sql("SELECT sum(rows_read) FROM source_files").fetchall()
     assert sorted(seen) == list(range(rows_read))
+
+
+# --- what the table shows through one case each ---------------------------------------------
+
+def test_every_published_output_is_verified_by_its_hash(site: Site) -> None:
+    """The table rebuilds a truncated database; a defaced, a deleted and an added report file
+    are found by the same check, each named (build-timings.json is a log, not an output)."""
+    paths = Paths.resolve(site.raw, site.curated, site.reports, site.reference,
+                          site.corrections)
+    (site.reports / "build-timings.json").write_text("{}")
+    untouched = published_manifest(paths)
+    assert untouched is not None and untouched.altered == ()  # near miss
+    (site.reports / "index.html").write_text("defaced")
+    (site.reports / "tables" / "eu_share.csv").unlink()
+    manifest = published_manifest(paths)
+    assert manifest is not None
+    assert manifest.altered == (("reports/index.html", False),
+                                ("reports/tables/eu_share.csv", True))
+    reasons = rebuild_reasons(manifest, manifest, dt.date(2026, 1, 1))
+    assert reasons == ["changed: output reports/index.html (not as published)",
+                       "removed: output reports/tables/eu_share.csv (published, now missing)"]
 
 
 # --- what the table cannot show: a file changing under the build, a folder swapped under it -
