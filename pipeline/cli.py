@@ -45,7 +45,11 @@ from pipeline.stages.clean import cut_off_date
 from pipeline.stages.discover import RawFileChanged, RawFolderError
 from pipeline.stages.publish import finish_interrupted_publish
 from pipeline.suite_process import start_spare_for_small_build, stop_spare_process
-from pipeline.validation import DATA_DOCS_DIR, resolve_max_quarantined_share
+from pipeline.validation import (
+    DATA_DOCS_DIR,
+    ENV_MAX_QUARANTINED_SHARE,
+    resolve_max_quarantined_share,
+)
 
 if TYPE_CHECKING:  # Dagster and the asset graph load only when a build runs (~2 s)
     import dagster as dg
@@ -291,8 +295,12 @@ def command_build(args: argparse.Namespace) -> int:
         return 2
     try:
         share = resolve_max_quarantined_share(args.max_quarantined_share)
-    except ValueError as error:
-        print(f"armtrace build: {error}", file=sys.stderr)
+    except ValueError:
+        share = math.nan
+    if not 0.0 <= share <= 1.0:  # the flag is checked by argparse: the variable is wrong
+        print(f"armtrace build: ${ENV_MAX_QUARANTINED_SHARE}="
+              f"{os.environ.get(ENV_MAX_QUARANTINED_SHARE)!r} is not a share between 0 and 1",
+              file=sys.stderr)
         return EXIT_USAGE
     try:
         claim_output_folders(paths)
@@ -379,8 +387,7 @@ def _published_database(curated: str | None) -> Path | None:
     return database
 
 
-SQL_LOCKDOWN = {
-    "enable_external_access": False,  # no file but the database: COPY TO, ATTACH, read_*, glob
+SQL_SETTINGS = {
     "autoload_known_extensions": False,
     "autoinstall_known_extensions": False,
     "allow_community_extensions": False,
@@ -388,8 +395,11 @@ SQL_LOCKDOWN = {
     "allow_persistent_secrets": False,
     "python_enable_replacements": False,  # no Python object of this process as a table
     "temp_directory": "",  # no spill files: nothing written anywhere
-    "lock_configuration": True,  # last: SET, RESET and PRAGMA cannot undo the above
 }
+SQL_LOCKDOWN = (
+    "SET enable_external_access = false",  # no other file: COPY TO, ATTACH, read_*, glob
+    "SET lock_configuration = true",  # last: SET, RESET and PRAGMA cannot undo the above
+)
 """DuckDB's settings for `armtrace sql`: it reads the curated database and nothing else. A
 read-only connection protects only its own file."""
 REFUSALS = ("Permission Error", "read-only mode", "configuration has been locked")
@@ -402,12 +412,33 @@ def _one_line(error: Exception) -> str:
     return " ".join(line for line in lines if line.strip("^ "))
 
 
+def _locked_down(database: Path) -> duckdb.DuckDBPyConnection:
+    """A connection that reads `database` (attached read-only, as the default catalog
+    `armtrace`) and nothing else. An in-memory database attaches it, rather than opening it
+    directly: a process that has the file open already (a test, a notebook calling `main`)
+    could not open it again with other settings."""
+    con = duckdb.connect(":memory:", config=SQL_SETTINGS)
+    try:
+        con.execute(f"ATTACH {_sql_text(str(database))} AS armtrace (READ_ONLY)")
+        con.execute("USE armtrace")
+        for statement in SQL_LOCKDOWN:
+            con.execute(statement)
+    except duckdb.Error:
+        con.close()
+        raise
+    return con
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def command_sql(args: argparse.Namespace) -> int:
     database = _published_database(args.curated)
     if database is None:
         return 1
     try:
-        con = duckdb.connect(str(database), read_only=True, config=SQL_LOCKDOWN)
+        con = _locked_down(database)
     except duckdb.Error as error:
         print(f"armtrace sql: {damaged_database(database, error)}", file=sys.stderr)
         return EXIT_BROKEN
@@ -630,11 +661,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; its exit code. Errors no command expects are one line too."""
-    try:
-        args = parser().parse_args(argv)
-    except SystemExit as exit:  # --help, or a wrong flag (one line, code 2)
-        return exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    """Run one command; its exit code. Errors no command expects are one line too. A wrong
+    flag (one line) or --help raise SystemExit, as argparse does."""
+    args = parser().parse_args(argv)
     try:
         return args.handler(args)
     except BrokenPipeError:  # the reader of the output went away: pipeline/command.py

@@ -21,8 +21,10 @@ from typing import NoReturn
 
 def _stop(number: int, _: FrameType | None) -> None:
     name = signal.Signals(number).name
-    os.write(2, f"armtrace: stopped by {name}; a build stopped this way leaves the published "
-                f"database and reports whole, and the next build clears what it left\n".encode())
+    with contextlib.suppress(OSError):  # standard error closed: stop all the same
+        os.write(2, f"armtrace: stopped by {name}; a build stopped this way leaves the "
+                    f"published database and reports whole, and the next build clears what it "
+                    f"left\n".encode())
     os._exit(128 + number)
 
 
@@ -40,7 +42,10 @@ def run() -> NoReturn:
     try:
         from pipeline.cli import main
 
-        code = main()
+        try:
+            code = main()
+        except SystemExit as exit:  # argparse: --help, or a wrong flag (one line, code 2)
+            code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
         sys.stdout.flush()
     except BrokenPipeError:  # the reader went away (`armtrace sql ... | head`): stop quietly
         code = 1

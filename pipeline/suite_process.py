@@ -13,13 +13,14 @@ No Dagster here: the command line imports this module before Dagster, which take
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -54,7 +55,8 @@ def start_spare_process() -> None:
     global _spare
     if _spare is None:
         _spare = _new_process()
-        _spare.submit(import_gx)
+        with _children_ignore_ctrl_c():  # the pool starts its process on the first submit
+            _spare.submit(import_gx)
 
 
 def import_gx() -> None:
@@ -104,7 +106,8 @@ def in_own_process(function: Callable[..., T], *args: Any,
     global _spare
     pool, _spare = _spare or _new_process(), None
     try:
-        result = pool.submit(function, *args)
+        with _children_ignore_ctrl_c():
+            result = pool.submit(function, *args)
         if meanwhile is not None:
             meanwhile()
         return result.result()
@@ -126,13 +129,26 @@ def _new_process() -> ProcessPoolExecutor:
                                initializer=_exit_with_parent, initargs=(os.getpid(),))
 
 
+@contextlib.contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Processes started meanwhile start with SIGINT ignored, and Python keeps it so. A Ctrl-C,
+    which a terminal sends to the whole process group, is the build's to handle
+    (pipeline/command.py): a suite's process starting up printed a traceback."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _exit_with_parent(parent: int) -> None:
     """In a suite's process: exit as soon as the build that started it is gone. A build killed
     (SIGKILL) left its process waiting for work that would never come, holding 0.3 GiB or
-    more, for good. Ctrl-C, which the terminal sends to the whole process group, is the
-    build's to handle (pipeline/command.py): here it printed a traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
+    more, for good."""
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.5)

@@ -478,7 +478,10 @@ def run_mistake(mistake: Mistake, argv: list[str],
                 capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     if mistake.run == "main":
         capsys.readouterr()
-        code = main(argv)
+        try:
+            code = main(argv)
+        except SystemExit as exit:  # a wrong flag: argparse's way out (pipeline/command.py)
+            code = exit.code
         captured = capsys.readouterr()
         return code, captured.out, captured.err
     if mistake.run == "signal":
