@@ -17,7 +17,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -491,34 +491,22 @@ def _years(text: str) -> list[int]:
     return years
 
 
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not (math.isfinite(seconds) and seconds >= 0):
-        raise argparse.ArgumentTypeError(f"not a number of seconds (0 or more): {text!r}")
-    return seconds
+def _number(what: str, highest: float = math.inf) -> Callable[[str], float]:
+    """An argparse type: a finite number from 0 to `highest`, else `not {what}`."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0.0 <= value <= highest):
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}")
+        return value
+    return parse
 
 
-def _tolerance(text: str) -> float:
-    try:
-        tolerance = float(text)
-    except ValueError:
-        tolerance = -1.0
-    if not (math.isfinite(tolerance) and tolerance >= 0):
-        raise argparse.ArgumentTypeError(f"not a tolerance (a number, 0 or more): {text!r}")
-    return tolerance
-
-
-def _share(text: str) -> float:
-    try:
-        share = float(text)
-    except ValueError:
-        share = -1.0
-    if not 0.0 <= share <= 1.0:
-        raise argparse.ArgumentTypeError(f"not a share between 0 and 1: {text!r}")
-    return share
+_seconds = _number("a number of seconds (0 or more)")
+_tolerance = _number("a tolerance (a number, 0 or more)")
+_share = _number("a share between 0 and 1", 1.0)
 
 
 def command_sample(args: argparse.Namespace) -> int:
