@@ -788,6 +788,26 @@ def test_every_published_output_is_verified_by_its_hash(site: Site) -> None:
                        "removed: output reports/tables/eu_share.csv (published, now missing)"]
 
 
+def test_the_sensor_and_the_schedule_say_why_they_request_no_build(site: Site) -> None:
+    """Runs that Dagster starts have no --force and no terminal: they skip, saying why."""
+    import dagster as dg
+
+    from pipeline.automation import build_request
+
+    paths = Paths.resolve(site.raw, site.curated, site.reports, site.reference,
+                          site.corrections)
+    # near miss: an intact set (built with --today, which the schedule does not pass) is rebuilt
+    assert isinstance(build_request(paths, "daily"), dg.RunRequest)
+    (site.reports / MANIFEST_FILE).write_text("not json")
+    skipped = build_request(paths, "daily")
+    assert isinstance(skipped, dg.SkipReason)
+    assert "build-manifest.json is damaged" in (skipped.skip_message or "")
+    refused = build_request(Paths.resolve(site.raw, site.curated, site.raw), "daily")
+    assert isinstance(refused, dg.SkipReason)
+    assert "the reports folder" in (refused.skip_message or "")
+    assert "is the raw folder" in (refused.skip_message or "")
+
+
 # --- what the table cannot show: a file changing under the build, a folder swapped under it -
 
 def test_a_file_changed_between_its_fingerprint_and_its_reading_fails_naming_it(
