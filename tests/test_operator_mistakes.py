@@ -4,9 +4,9 @@ table (MISTAKES), next to the hostile-input table (tests/test_hostile_input.py).
 Each case says what the operator did, the exit code, the one line that must say what failed
 and what to do, and what must hold afterwards: by default, that nothing in the case's folders
 changed (lock files aside). Each has its near miss beside it. The command cases run on a copy
-of one published build; the raw-folder cases (RawEntry) all share one build of a raw folder
-holding every one of them, run without root's file permissions so that an unreadable file is
-unreadable.
+of the build every test process makes already (conftest's dirty_build); the raw-folder cases
+(RawEntry) all share one build of a raw folder holding every one of them, run without root's
+file permissions so that an unreadable file is unreadable.
 """
 
 from __future__ import annotations
@@ -38,8 +38,6 @@ from pipeline.stages.publish import swap_in_reports
 from pipeline.stages.read import ENV_MAX_FILE_BYTES, read_dataset
 from tests.conftest import TODAY, write_log
 
-ROWS = [{"record_id": f"S-{n}", "documented_on": "2016-11-03", "documented_in": "Iraq",
-         "site": f"Site {n}", "category": "cartridge", "quantity": str(n)} for n in (1, 2, 3)]
 COMMAND = str(Path(sys.executable).parent / "armtrace")
 NO_ROOT_PERMISSIONS = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search",
                        "--inh-caps", "-dac_override,-dac_read_search"]
@@ -59,9 +57,11 @@ def command_env() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Site:
-    """A copy of one published build: raw, reference and corrections folders, curated, reports."""
+    """A copy of one published build: raw, reference and corrections folders, curated, reports;
+    `items` in its database."""
 
     root: Path
+    items: int
 
     @property
     def raw(self) -> Path:
@@ -127,7 +127,7 @@ def one_fresh_set(site: Site) -> None:
     database, reports = published_fingerprints(site)
     assert database == reports
     with duckdb.connect(str(site.curated / "armtrace.duckdb"), read_only=True) as con:
-        assert con.sql("SELECT count(*) FROM items").fetchall() == [(len(ROWS),)]
+        assert con.sql("SELECT count(*) FROM items").fetchall() == [(site.items,)]
 
 
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
@@ -148,32 +148,17 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
     return folder
 
 
-def _publish(root: Path) -> None:
-    write_log(root / "raw" / "items" / "team" / "log.csv", ROWS)
-    shutil.copytree(REPO_ROOT / "data" / "reference", root / "reference")
-    for folder in ("corrections", "curated", "reports"):
-        (root / folder).mkdir()
-    (root / "curated" / ".gitkeep").touch()
-    assert main(Site(root).build()) == 0
-
-
-@pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One build, into a curated folder holding only a .gitkeep and an empty reports folder:
-    the near miss of every refused folder (a new or empty output folder is accepted)."""
-    return built_once(tmp_path_factory, "operator-published", _publish)
-
-
-def test_new_and_empty_output_folders_are_accepted(published: Path) -> None:
-    assert (published / "curated" / ".gitkeep").exists()  # kept, and the folder claimed
-    assert json.loads((published / "curated" / MARKER).read_text())["armtrace"] == "curated"
-    assert "index.html" in json.loads((published / "reports" / MARKER).read_text())["published"]
-
-
 @pytest.fixture
-def site(published: Path, tmp_path: Path) -> Site:
-    shutil.copytree(published, tmp_path / "site", symlinks=True)
-    return Site(tmp_path / "site")
+def site(dirty_build: Path, tmp_path: Path) -> Site:
+    """A copy of the dirty folder's build, with its own copy of the reference data it used and
+    an empty corrections folder (a build's manifest names their files, not their folders)."""
+    root = tmp_path / "site"
+    shutil.copytree(dirty_build.parent, root, symlinks=True)
+    shutil.copytree(REPO_ROOT / "data" / "reference", root / "reference")
+    (root / "corrections").mkdir()
+    with duckdb.connect(str(root / "curated" / "armtrace.duckdb"), read_only=True) as con:
+        ((items,),) = con.sql("SELECT count(*) FROM items").fetchall()
+    return Site(root, items)
 
 
 # --- what the cases do -----------------------------------------------------------------------
@@ -324,7 +309,7 @@ MISTAKES += [
     Mistake("sql_read_csv_outside", lambda s: s.sql("SELECT * FROM read_csv('/etc/passwd')"),
             1, 'Cannot access file "/etc/passwd"'),
     Mistake("sql_read_a_raw_log",
-            lambda s: s.sql(f"SELECT * FROM '{s.raw}/items/team/log.csv'"), 1,
+            lambda s: s.sql(f"SELECT * FROM '{s.raw}/items/team-a/2016-01-export.csv'"), 1,
             "refused SELECT"),
     Mistake("sql_glob_the_disk", lambda s: s.sql("SELECT * FROM glob('/etc/*')"), 1,
             "refused SELECT"),
@@ -346,7 +331,7 @@ MISTAKES += [
             lambda s: s.sql(f"SELECT 1; COPY items TO '{s.root}/items.csv'"), 1,
             "refused COPY"),
     # near misses: reading the database, an in-memory table, a pragma that only reads
-    Mistake("sql_select", lambda s: s.sql("SELECT count(*) AS n FROM items"), 0, "n\n3\n",
+    Mistake("sql_select", lambda s: s.sql("SELECT count(*) AS n FROM items"), 0, "n\n{items}\n",
             lines=0),
     Mistake("sql_pragma_that_reads",
             lambda s: s.sql("SELECT name FROM pragma_table_info('items') LIMIT 1"), 0,
@@ -359,16 +344,16 @@ MISTAKES += [
     Mistake("damaged_manifest",
             _do(lambda s: (s.reports / MANIFEST_FILE).write_text("not json"), Site.build), 65,
             "the published manifest {reports}/build-manifest.json is damaged"),
-    Mistake("damaged_manifest_forced",
-            _do(lambda s: (s.reports / MANIFEST_FILE).write_text("not json"),
-                lambda s: s.build("--force")), 0,
-            "building ", then_rebuilt, lines=None),
     Mistake("garbage_journal", _do(lambda s: journal(s, "\x00garbage"), Site.build), 65,
             "the publishing journal {curated}/.armtrace.duckdb.publishing is damaged"),
     Mistake("journal_moving_the_raw_folder", _do(journal_moving_raw, Site.build), 65,
             "names paths that are not this curated and reports folder's own staged outputs"),
-    Mistake("journal_moving_the_raw_folder_forced",
-            _do(journal_moving_raw, lambda s: s.build("--force")), 0, "building ",
+    # one build repairs both (a build costs seconds): the journal is discarded unread, the
+    # manifest replaced
+    Mistake("damaged_manifest_and_journal_moving_the_raw_folder_forced",
+            _do(lambda s: ((s.reports / MANIFEST_FILE).write_text("not json"),
+                           journal_moving_raw(s)), lambda s: s.build("--force")), 0,
+            "replacing a broken published set (--force): the published manifest",
             then_journal_discarded, lines=None),
     Mistake("sql_on_a_truncated_database",
             _do(lambda s: truncate(s.curated / "armtrace.duckdb", 1000),
@@ -512,7 +497,7 @@ def test_an_operator_mistake_is_refused_or_survived(
     assert code == mistake.code, err
     lines = err.strip().splitlines()
     says = mistake.says.format(**{k: getattr(site, k) for k in (
-        "root", "raw", "curated", "reports", "reference", "corrections")})
+        "root", "raw", "curated", "reports", "reference", "corrections", "items")})
     if mistake.lines == 0:
         assert err == "" and says in out
     elif mistake.code == 0:
@@ -691,6 +676,9 @@ def _build_hostile(root: Path) -> None:
     holding every RawEntry and one good log; what it printed and where each entry is in
     `result.json`."""
     raw, outside = root / "raw", root / "outside"
+    for folder in ("curated", "reports"):  # new and empty: accepted (the near misses)
+        (root / folder).mkdir()
+    (root / "curated" / ".gitkeep").touch()
     _log(raw / "items" / "good.csv", "R-GOOD")
     _log(outside / "secret.csv", SECRET)
     _log(outside / "log.csv", "R-OUTSIDE")
@@ -724,6 +712,15 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileBuild]:
 def test_the_hostile_raw_folder_builds_without_a_traceback(hostile: HostileBuild) -> None:
     assert hostile.code == 0, hostile.output
     assert "Traceback" not in hostile.output
+
+
+def test_new_and_empty_output_folders_are_accepted(hostile: HostileBuild) -> None:
+    """The hostile folder's build published into an empty reports folder and a curated folder
+    holding only a .gitkeep: the near miss of every refused output folder."""
+    curated = hostile.reports.parent / "curated"
+    assert (curated / ".gitkeep").exists()  # kept, and the folder claimed
+    assert json.loads((curated / MARKER).read_text())["armtrace"] == "curated"
+    assert "index.html" in json.loads((hostile.reports / MARKER).read_text())["published"]
 
 
 @pytest.mark.parametrize("entry", RAW_ENTRIES, ids=[e.id for e in RAW_ENTRIES])
