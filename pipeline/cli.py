@@ -1,7 +1,7 @@
 """`armtrace`: build the curated database through Dagster, and query it.
 
 Every failure ends in one line on standard error that names what failed and what to do, and
-an exit code (EXIT_CODES, listed in the README); no command prints a traceback (set
+an exit code (the EXIT_ constants, listed in the README); no command prints a traceback (set
 ARMTRACE_DEBUG=1 to see one for an unexpected error). `pipeline/command.py` is the installed
 command: it handles Ctrl-C and SIGTERM before this module is imported.
 """
@@ -287,12 +287,12 @@ def command_build(args: argparse.Namespace) -> int:
     if (args.corrections or os.environ.get(ENV_CORRECTIONS_DIR)) and not (
             paths.corrections_dir.is_dir()):
         print(f"armtrace build: no corrections folder at {paths.corrections_dir}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         run_config = build_run_config(args.today, figure_config(args))
     except ValueError as error:
         print(f"armtrace build: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         share = resolve_max_quarantined_share(args.max_quarantined_share)
     except ValueError:
@@ -447,7 +447,8 @@ def command_sql(args: argparse.Namespace) -> int:
         with con:
             relation = None
             for each in duckdb.extract_statements(args.query):  # one by one, to name each
-                statement = each.query.split(None, 1)[0].upper()
+                keyword = each.query.split(None, 1)[0].upper()  # INSTALL, not its type LOAD
+                statement = keyword if keyword.isalpha() else each.type.name
                 relation = con.sql(each.query)
             frame = relation.pl() if relation is not None else None
     except duckdb.Error as error:
@@ -607,8 +608,8 @@ def parser() -> argparse.ArgumentParser:
                        help="rebuild even when inputs, code, libraries and settings are "
                             "unchanged since the published build")
     build.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS",
-                       help="wait up to SECONDS for another build of the same curated folder "
-                            "to finish (default: 0, exit at once with code 75)")
+                       help="wait up to SECONDS for another build of the same curated or "
+                            "reports folder to finish (default: 0, exit at once with code 75)")
     build.add_argument("--max-quarantined-share", type=_share, metavar="SHARE",
                        help="largest share of input rows that may be quarantined; above it the "
                             "build is blocked and nothing is published (default: "
