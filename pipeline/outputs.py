@@ -204,7 +204,8 @@ def _check_reports_contents(folder: Path) -> None:
         raise Refused(
             f"the reports folder {folder} holds {_listing(names)} and no armtrace marker "
             f"({MARKER}), so armtrace did not publish there; publishing would replace the "
-            f"whole folder: choose a new or empty folder with {_flag('reports')}")
+            f"whole folder: choose a new or empty folder with {_flag('reports')} (a folder an "
+            f"earlier armtrace published: `make clean`, or empty it)")
     listed = published_files(folder, "reports")
     files, folders = _tree(folder)
     foreign = (files - set(listed) - {MARKER, TIMINGS_FILE}) | (folders - _parents(listed))
