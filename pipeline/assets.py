@@ -15,7 +15,6 @@ Each asset calls its stage's function and reports counts; the logic lives in
 
 
 import datetime as dt
-import json
 import shutil
 from dataclasses import replace
 
@@ -24,6 +23,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from pipeline.columns import TRANSFERS
 from pipeline.fingerprint import MANIFEST_FILE, current_manifest, next_future_date
 from pipeline.parts import Parts
 from pipeline.reference import Reference
@@ -247,6 +247,7 @@ def curated_tables(
         leftover.unlink(missing_ok=True)
     reads = pl.concat([file_reads, transfer_reads])
     source_files = raw_files.join(reads, on="path", how="left").with_columns(
+        problem=pl.coalesce("problem", "refused"),  # a refused entry that is not a log says why
         status=pl.coalesce(
             pl.col("status"),
             pl.when(pl.col("dataset") == "other").then(pl.lit("not_read"))
@@ -327,7 +328,7 @@ def published(
     normalised_rows: pl.LazyFrame, normalised_transfers: pl.DataFrame,
 ) -> dg.MaterializeResult:
     """The curated database and the reports folder readers use, replaced together by a
-    finished build, with the manifest of what the build used."""
+    finished build, with the manifest of what the build used and of what it published."""
     paths = folders.paths
     manifest = replace(current_manifest(paths, context.run.run_config,
                                         validation.max_quarantined_share, raw_files),
@@ -339,10 +340,8 @@ def published(
         write_table(con, BUILD_MANIFEST.name, manifest.rows(), BUILD_MANIFEST.comment,
                     {c.name: c.comment for c in BUILD_MANIFEST.columns})
         con.execute("CHECKPOINT")
-    (paths.reports_staging_dir / MANIFEST_FILE).write_text(
-        json.dumps(manifest.as_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    publish_outputs(paths.work_database, paths.database, paths.reports_staging_dir,
-                    paths.reports_dir)
+    for warning in publish_outputs(paths, manifest.as_json()):
+        context.log.warning(warning)
     return dg.MaterializeResult(metadata={
         "database": dg.MetadataValue.path(str(paths.database)),
         "reports": dg.MetadataValue.path(str(paths.reports_dir)),

@@ -17,8 +17,10 @@ import json
 import dagster as dg
 
 from pipeline.fingerprint import current_manifest, published_manifest, rebuild_reasons
+from pipeline.outputs import BrokenPublishedState, Refused, check_output_folders
 from pipeline.paths import Paths
 from pipeline.resources import ArmtraceFolders
+from pipeline.stages.discover import RawFileChanged, RawFolderError, entry_listing
 from pipeline.validation import resolve_max_quarantined_share
 
 BUILD_JOB = "build"
@@ -30,20 +32,21 @@ def folder_listing(paths: Paths) -> str:
     """A digest of the names, sizes and modification times of every raw, reference and
     corrections file: cheap to take, and it changes whenever a file is added, removed, replaced
     or edited."""
-    entries = []
-    for root in (paths.raw_dir, paths.reference_dir, paths.corrections_dir):
-        for path in sorted(root.rglob("*")) if root.is_dir() else []:
-            if path.is_file():
-                stat = path.stat()
-                entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+    entries = [(str(root), entry_listing(root))
+               for root in (paths.raw_dir, paths.reference_dir, paths.corrections_dir)]
     return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
 
 
 def build_request(paths: Paths, trigger: str) -> dg.RunRequest | dg.SkipReason:
     """A run of the build job if the inputs, code or libraries differ from the published
     build's; else a skip that says so."""
-    current = current_manifest(paths, {}, resolve_max_quarantined_share())
-    reasons = rebuild_reasons(published_manifest(paths), current, dt.datetime.now(dt.UTC).date())
+    try:
+        check_output_folders(paths)
+        current = current_manifest(paths, {}, resolve_max_quarantined_share())
+        published = published_manifest(paths)
+    except (Refused, BrokenPublishedState, RawFolderError, RawFileChanged, ValueError) as error:
+        return dg.SkipReason(f"no build requested: {error}")
+    reasons = rebuild_reasons(published, current, dt.datetime.now(dt.UTC).date())
     if not reasons:
         return dg.SkipReason(f"inputs, code and libraries are unchanged since the published "
                              f"build {current.fingerprint[:12]}: nothing to do")

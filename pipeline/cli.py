@@ -1,4 +1,10 @@
-"""`armtrace`: build the curated database through Dagster, and query it."""
+"""`armtrace`: build the curated database through Dagster, and query it.
+
+Every failure ends in one line on standard error that names what failed and what to do, and
+an exit code (the EXIT_ constants, listed in the README); no command prints a traceback (set
+ARMTRACE_DEBUG=1 to see one for an unexpected error). `pipeline/command.py` is the installed
+command: it handles Ctrl-C and SIGTERM before this module is imported.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +12,62 @@ import argparse
 import datetime as dt
 import json
 import logging
+import math
 import os
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import duckdb
 import polars as pl
 
-from pipeline.fingerprint import current_manifest, published_manifest, rebuild_reasons
-from pipeline.lock import BuildBusy, build_lock
+from pipeline.fingerprint import (
+    current_manifest,
+    damaged_database,
+    published_manifest,
+    rebuild_reasons,
+)
+from pipeline.lock import BuildBusy, LockUnwritable, build_lock
+from pipeline.outputs import (
+    TIMINGS_FILE,
+    BrokenPublishedState,
+    CannotWrite,
+    Refused,
+    claim_output_folders,
+    probe_writable,
+)
 from pipeline.paths import ENV_CORRECTIONS_DIR, Paths
 from pipeline.safe_csv import write_safe_csv
 from pipeline.stages.clean import cut_off_date
+from pipeline.stages.discover import RawFileChanged, RawFolderError
 from pipeline.stages.publish import finish_interrupted_publish
 from pipeline.suite_process import start_spare_for_small_build, stop_spare_process
-from pipeline.validation import DATA_DOCS_DIR, resolve_max_quarantined_share
+from pipeline.validation import (
+    DATA_DOCS_DIR,
+    ENV_MAX_QUARANTINED_SHARE,
+    resolve_max_quarantined_share,
+)
 
 if TYPE_CHECKING:  # Dagster and the asset graph load only when a build runs (~2 s)
     import dagster as dg
 
-TIMINGS_FILE = "build-timings.json"
 STAGE_OF_STEP = {
     "raw_files": "discover", "normalised_rows": "clean",
     "resolved_rows": "resolve", "curated_tables": "write", "figures": "figures", "report": "report",
     "published": "publish", "read_transfers": "read", "normalised_transfers": "clean",
 }
+EXIT_FAILED = 1  # the build failed (nothing published), or the query failed or was refused
+EXIT_USAGE = 2  # a flag or setting is wrong
+EXIT_BROKEN = 65  # sysexits EX_DATAERR: the published set is damaged; build --force replaces it
+EXIT_SOFTWARE = 70  # sysexits EX_SOFTWARE: an unexpected error (a bug)
+EXIT_CANNOT_WRITE = 74  # sysexits EX_IOERR: a folder armtrace writes to is not writable
 EXIT_BUSY = 75  # sysexits EX_TEMPFAIL: another build holds the lock; try again later
+EXIT_REFUSED = 77  # sysexits EX_NOPERM: an output folder is not armtrace's to write to
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: Ctrl-C or SIGTERM (SIGTERM outside a run: 143)
+DEBUG_ENV = "ARMTRACE_DEBUG"
 SHOWN_REASONS = 5
 
 
@@ -187,9 +219,12 @@ ORDER BY measure
 def print_summary(database: Path) -> None:
     from pipeline.report.quality import vocabulary_lines
 
-    with duckdb.connect(str(database), read_only=True) as con:
-        rows = con.sql(SUMMARY_SQL).fetchall() + con.sql(BREAKDOWN_SQL).fetchall()
-        vocabulary = vocabulary_lines(con)
+    try:
+        with duckdb.connect(str(database), read_only=True) as con:
+            rows = con.sql(SUMMARY_SQL).fetchall() + con.sql(BREAKDOWN_SQL).fetchall()
+            vocabulary = vocabulary_lines(con)
+    except duckdb.Error as error:
+        raise damaged_database(database, error) from None
     width = max(len(measure) for measure, _ in rows)
     for measure, value in rows:
         print(f"{measure:<{width}}  {value:>9,}")
@@ -234,14 +269,22 @@ def _failed_expectations(result: dg.ExecuteInProcessResult, docs: Path) -> list[
     return lines
 
 
-def _rebuild_reasons(paths: Paths, run_config: dict, max_quarantined_share: float) -> list[str]:
-    """Why the published build is out of date; empty when a build would change nothing."""
+def _rebuild_reasons(paths: Paths, run_config: dict, max_quarantined_share: float,
+                     force: bool) -> list[str]:
+    """Why the published build is out of date; empty when a build would change nothing.
+    BrokenPublishedState when the published set cannot be read, unless `force`."""
     try:
         current = current_manifest(paths, run_config, max_quarantined_share)
-    except FileNotFoundError as error:  # no raw folder: the build itself reports it
+    except (RawFolderError, RawFileChanged, ValueError) as error:  # the build reports it
         return [str(error)]
+    try:
+        published = published_manifest(paths)
+    except BrokenPublishedState as error:
+        if not force:
+            raise
+        return [f"replacing a broken published set (--force): {error}"]
     clean = run_config["ops"]["normalised_rows"]["config"]
-    return rebuild_reasons(published_manifest(paths), current, cut_off_date(clean["today"]))
+    return rebuild_reasons(published, current, cut_off_date(clean["today"]))
 
 
 def command_build(args: argparse.Namespace) -> int:
@@ -249,33 +292,52 @@ def command_build(args: argparse.Namespace) -> int:
     if (args.corrections or os.environ.get(ENV_CORRECTIONS_DIR)) and not (
             paths.corrections_dir.is_dir()):
         print(f"armtrace build: no corrections folder at {paths.corrections_dir}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         run_config = build_run_config(args.today, figure_config(args))
     except ValueError as error:
         print(f"armtrace build: {error}", file=sys.stderr)
-        return 2
-    share = resolve_max_quarantined_share(args.max_quarantined_share)
+        return EXIT_USAGE
     try:
-        with build_lock(paths.curated_dir, args.wait):
+        share = resolve_max_quarantined_share(args.max_quarantined_share)
+    except ValueError:
+        share = math.nan
+    if not 0.0 <= share <= 1.0:  # the flag is checked by argparse: the variable is wrong
+        print(f"armtrace build: ${ENV_MAX_QUARANTINED_SHARE}="
+              f"{os.environ.get(ENV_MAX_QUARANTINED_SHARE)!r} is not a share between 0 and 1",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        claim_output_folders(paths)
+        with build_lock(paths, args.wait):
             return _build_locked(paths, run_config, share, args.force)
+    except Refused as error:
+        print(f"armtrace build: refused: {error}", file=sys.stderr)
+        return EXIT_REFUSED
     except BuildBusy as error:
         print(f"armtrace build: {error}", file=sys.stderr)
         return EXIT_BUSY
+    except BrokenPublishedState as error:
+        print(f"armtrace build: {error}", file=sys.stderr)
+        return EXIT_BROKEN
+    except (CannotWrite, LockUnwritable) as error:
+        print(f"armtrace build: {error}", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
 
 
 def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
                   force: bool) -> int:
-    done = finish_interrupted_publish(paths)
-    if done:
+    for done in finish_interrupted_publish(paths, force):
         print(f"armtrace build: {done}", file=sys.stderr)
-    reasons = _rebuild_reasons(paths, run_config, max_quarantined_share)
+    reasons = _rebuild_reasons(paths, run_config, max_quarantined_share, force)
     if not reasons and not force:
         print("up to date: inputs, code, libraries and settings are unchanged since the "
               "published build; nothing to do (pass --force to rebuild anyway)",
               file=sys.stderr)
         print_summary(paths.database)
         return 0
+    probe_writable(paths.curated_dir, "--curated")
+    probe_writable(paths.reports_dir.parent, "--reports")
     print(f"building {paths.database} from {paths.raw_dir}", file=sys.stderr)
     for reason in reasons[:SHOWN_REASONS]:
         print(f"  because {reason}", file=sys.stderr)
@@ -289,6 +351,11 @@ def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
         result = run_build(paths, run_config, max_quarantined_share, handler=handler)
     finally:  # a run that failed before the items suite leaves the spare waiting
         stop_spare_process()
+    if not result.success and _interrupted(result):
+        print("armtrace build: stopped by Ctrl-C or SIGTERM during the run; the published "
+              "database and reports are left whole, and the next build clears what this one "
+              "left", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not result.success:
         print("build failed; the published database and reports were left as they were:",
               file=sys.stderr)
@@ -299,10 +366,21 @@ def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
     warnings = _failed_expectations(result, paths.reports_dir / DATA_DOCS_DIR)
     for message in warnings:  # WARN expectations do not block; say so all the same
         print(f"  warning: {message}", file=sys.stderr)
-    write_timings(paths.reports_dir / TIMINGS_FILE, handler)
+    try:
+        write_timings(paths.reports_dir / TIMINGS_FILE, handler)
+    except OSError as error:  # a log of the run, not part of the published set
+        print(f"  warning: the build timings were not written ({error})", file=sys.stderr)
     print_summary(paths.database)
     print(f"reports: {paths.reports_dir / 'index.html'}")
     return 0
+
+
+def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether the run stopped because the process was interrupted: Dagster turns SIGINT and
+    SIGTERM during a run into a failure of the step under way."""
+    return any(event.step_failure_data.error is not None
+               and event.step_failure_data.error.cls_name == "DagsterExecutionInterruptedError"
+               for event in result.get_step_failure_events())
 
 
 def _published_database(curated: str | None) -> Path | None:
@@ -314,17 +392,78 @@ def _published_database(curated: str | None) -> Path | None:
     return database
 
 
+SQL_SETTINGS = {
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "allow_persistent_secrets": False,
+    "python_enable_replacements": False,  # no Python object of this process as a table
+    "temp_directory": "",  # no spill files: nothing written anywhere
+}
+SQL_LOCKDOWN = (
+    "SET enable_external_access = false",  # no other file: COPY TO, ATTACH, read_*, glob
+    "SET lock_configuration = true",  # last: SET, RESET and PRAGMA cannot undo the above
+)
+"""DuckDB's settings for `armtrace sql`: it reads the curated database and nothing else. A
+read-only connection protects only its own file."""
+REFUSALS = ("Permission Error", "read-only mode", "configuration has been locked")
+"""What DuckDB says when the lockdown or the read-only connection refuses a statement."""
+
+
+def _one_line(error: Exception) -> str:
+    """DuckDB's message on one line (it puts hints and the query's caret on others)."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    return " ".join(line for line in lines if line.strip("^ "))
+
+
+def _locked_down(database: Path) -> duckdb.DuckDBPyConnection:
+    """A connection that reads `database` (attached read-only, as the default catalog
+    `armtrace`) and nothing else. An in-memory database attaches it, rather than opening it
+    directly: a process that has the file open already (a test, a notebook calling `main`)
+    could not open it again with other settings."""
+    con = duckdb.connect(":memory:", config=SQL_SETTINGS)
+    try:
+        con.execute(f"ATTACH {_sql_text(str(database))} AS armtrace (READ_ONLY)")
+        con.execute("USE armtrace")
+        for statement in SQL_LOCKDOWN:
+            con.execute(statement)
+    except duckdb.Error:
+        con.close()
+        raise
+    return con
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def command_sql(args: argparse.Namespace) -> int:
     database = _published_database(args.curated)
     if database is None:
         return 1
     try:
-        with duckdb.connect(str(database), read_only=True) as con:
-            relation = con.sql(args.query)
+        con = _locked_down(database)
+    except duckdb.Error as error:
+        print(f"armtrace sql: {damaged_database(database, error)}", file=sys.stderr)
+        return EXIT_BROKEN
+    statement = "the query"
+    try:
+        with con:
+            relation = None
+            for each in duckdb.extract_statements(args.query):  # one by one, to name each
+                keyword = each.query.split(None, 1)[0].upper()  # INSTALL, not its type LOAD
+                statement = keyword if keyword.isalpha() else each.type.name
+                relation = con.sql(each.query)
             frame = relation.pl() if relation is not None else None
     except duckdb.Error as error:
-        print(f"query failed: {error}", file=sys.stderr)
-        return 1
+        message = _one_line(error)
+        if any(refusal in message for refusal in REFUSALS):
+            print(f"armtrace sql: refused {statement}: armtrace sql reads the curated database "
+                  f"and nothing else ({message})", file=sys.stderr)
+        else:
+            print(f"armtrace sql: query failed: {message}", file=sys.stderr)
+        return EXIT_FAILED
     if frame is None:
         return 0
     if args.format == "csv":
@@ -358,14 +497,22 @@ def _years(text: str) -> list[int]:
     return years
 
 
-def _share(text: str) -> float:
-    try:
-        share = float(text)
-    except ValueError:
-        share = -1.0
-    if not 0.0 <= share <= 1.0:
-        raise argparse.ArgumentTypeError(f"not a share between 0 and 1: {text!r}")
-    return share
+def _number(what: str, highest: float = math.inf) -> Callable[[str], float]:
+    """An argparse type: a finite number from 0 to `highest`, else `not {what}`."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0.0 <= value <= highest):
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}")
+        return value
+    return parse
+
+
+_seconds = _number("a number of seconds (0 or more)")
+_tolerance = _number("a tolerance (a number, 0 or more)")
+_share = _number("a share between 0 and 1", 1.0)
 
 
 def command_sample(args: argparse.Namespace) -> int:
@@ -408,35 +555,66 @@ def command_dictionary(args: argparse.Namespace) -> int:
     database = _published_database(args.curated)
     if database is None:
         return 1
-    with duckdb.connect(str(database), read_only=True) as con:
-        text = data_dictionary(con)
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+    out = Path(args.out).expanduser().resolve() if args.out else None
+    if _refused_out("dictionary", out, Paths.resolve(curated_dir=args.curated)):
+        return EXIT_REFUSED
+    try:
+        with duckdb.connect(str(database), read_only=True) as con:
+            text = data_dictionary(con)
+    except duckdb.Error as error:
+        print(f"armtrace dictionary: {damaged_database(database, error)}", file=sys.stderr)
+        return EXIT_BROKEN
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _refused_out(command: str, out: Path | None, paths: Paths) -> bool:
+    """True (after saying why) when `out`, a file a command was asked to write, lies inside
+    an input folder or the curated folder: armtrace writes there only what it publishes."""
+    for kind, folder in (("raw", paths.raw_dir), ("reference", paths.reference_dir),
+                         ("corrections", paths.corrections_dir), ("curated", paths.curated_dir)):
+        if out is not None and out.is_relative_to(folder):
+            print(f"armtrace {command}: refused: {out} lies inside the {kind} folder {folder}, "
+                  f"where armtrace writes nothing but what it publishes: choose another --out "
+                  f"file", file=sys.stderr)
+            return True
+    return False
 
 
 def command_headers(args: argparse.Namespace) -> int:
     from pipeline.columns import HeaderAliasError, accepted_headers_page
     from pipeline.reference import Reference
 
-    folder = Paths.resolve(reference_dir=args.reference).reference_dir
+    paths = Paths.resolve(reference_dir=args.reference)
+    folder = paths.reference_dir
+    out = Path(args.out).expanduser().resolve() if args.out else None
+    if _refused_out("headers", out, paths):
+        return EXIT_REFUSED
     try:
         reference = Reference.load(folder)
     except (HeaderAliasError, OSError, pl.exceptions.PolarsError) as error:
         print(f"armtrace headers: {folder}: {error}", file=sys.stderr)
         return 1
     text = accepted_headers_page(reference.contract(d) for d in ("items", "transfers"))
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a wrong flag reported in one line (not the usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="armtrace", description=__doc__)
+    root = _Parser(prog="armtrace", description=__doc__.split("\n\n")[0])
     commands = root.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser("build", help="rebuild the curated database from raw item logs")
@@ -449,8 +627,9 @@ def parser() -> argparse.ArgumentParser:
                                            "$ARMTRACE_REFERENCE_DIR or data/reference)")
     build.add_argument("--corrections", help="analysts' corrections folder (default: "
                                              "$ARMTRACE_CORRECTIONS_DIR or data/corrections)")
-    build.add_argument("--today", help="ISO date after which documentation dates count as in the "
-                                       "future (default: today, UTC)")
+    build.add_argument("--today", type=_iso_date,
+                       help="ISO date after which documentation dates count as in the "
+                            "future (default: today, UTC)")
     build.add_argument("--as-of", type=_iso_date,
                        help="date on which EU membership is taken (default: the latest "
                             "documentation date in the data)")
@@ -462,9 +641,9 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true",
                        help="rebuild even when inputs, code, libraries and settings are "
                             "unchanged since the published build")
-    build.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                       help="wait up to SECONDS for another build of the same curated folder "
-                            "to finish (default: 0, exit at once with code 75)")
+    build.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS",
+                       help="wait up to SECONDS for another build of the same curated or "
+                            "reports folder to finish (default: 0, exit at once with code 75)")
     build.add_argument("--max-quarantined-share", type=_share, metavar="SHARE",
                        help="largest share of input rows that may be quarantined; above it the "
                             "build is blocked and nothing is published (default: "
@@ -483,7 +662,7 @@ def parser() -> argparse.ArgumentParser:
         "diff", help="list figures that changed between two statistics.json files")
     diff.add_argument("old")
     diff.add_argument("new")
-    diff.add_argument("--tolerance", type=float, default=0.0,
+    diff.add_argument("--tolerance", type=_tolerance, default=0.0,
                       help="largest change allowed: absolute for shares, relative for counts "
                            "(default: 0, any change fails)")
     diff.set_defaults(handler=command_diff)
@@ -512,27 +691,30 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code. Errors no command expects are one line too. A wrong
+    flag (one line) or --help raise SystemExit, as argparse does."""
     args = parser().parse_args(argv)
-    return args.handler(args)
-
-
-def run() -> NoReturn:
-    """The `armtrace` command: `main`, then exit without tearing the interpreter down.
-
-    Python's teardown garbage-collects every object a build left (Dagster's, pydantic's,
-    altair's): about 1 s after the build's last line, 8% of the shipped sample's build
-    (py-spy: `gc_collect_main` once `main` has returned). By then every file, connection,
-    lock and process the command opened is closed; only the output buffers are left to
-    flush. An exception still unwinds through the usual teardown, except a closed pipe.
-    """
     try:
-        code = main()
-        sys.stdout.flush()
-    except BrokenPipeError:  # the reader went away (`armtrace sql ... | head`): stop quietly
-        code = 1
-    sys.stderr.flush()
-    os._exit(code)
+        return args.handler(args)
+    except BrokenPipeError:  # the reader of the output went away: pipeline/command.py
+        raise
+    except OSError as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        where = f" {error.filename}" if error.filename else ""
+        print(f"armtrace {args.command}: cannot read or write{where} ({error.strerror or error}): "
+              f"check that it exists and that armtrace may use it", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
+    except Exception as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(f"armtrace {args.command}: unexpected error ({type(error).__name__}: "
+              f"{_one_line(error)[:300]}): run it again with {DEBUG_ENV}=1 to see where, and "
+              f"report it", file=sys.stderr)
+        return EXIT_SOFTWARE
 
 
 if __name__ == "__main__":
+    from pipeline.command import run
+
     run()

@@ -48,8 +48,10 @@ def build_definitions(paths: Paths,
         executor=dg.in_process_executor,
         resources={
             "folders": folders,
-            "build_lock": BuildLock(curated_dir=folders.curated_dir,
+            "build_lock": BuildLock(raw_dir=folders.raw_dir, curated_dir=folders.curated_dir,
                                     reports_dir=folders.reports_dir,
+                                    reference_dir=folders.reference_dir,
+                                    corrections_dir=folders.corrections_dir,
                                     wait_seconds=LOCK_WAIT_SECONDS),
             "duckdb": DuckDBResource(database=str(paths.work_database), connection_config={
                 "memory_limit": DUCKDB_MEMORY_LIMIT,

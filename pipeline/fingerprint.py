@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import distributions
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from pipeline.paths import Paths
+from pipeline.outputs import REPORTS_OUTPUT, BrokenPublishedState
+from pipeline.paths import DATABASE_NAME, Paths
 from pipeline.stages.discover import discover_raw_files, sha256_of
 
 CODE_DIR = Path(__file__).resolve().parent
@@ -45,6 +46,9 @@ class Manifest:
     components: dict[str, str]
     cut_off: str | None = None
     next_future_date: str | None = None
+    altered: tuple[tuple[str, bool], ...] = ()
+    """Of a published build: its outputs (`armtrace.duckdb`, `reports/<file>`) that are no
+    longer as it published them, each with whether it is missing (else edited or replaced)."""
 
     @property
     def fingerprint(self) -> str:
@@ -105,7 +109,9 @@ def current_manifest(paths: Paths, run_config: dict[str, Any], max_quarantined_s
     the build saw them; found afresh when not given."""
     raw = raw_files if raw_files is not None else discover_raw_files(paths.raw_dir)
     return Manifest({
-        **{f"input/{path}": sha for path, sha in raw.select("path", "sha256").rows()},
+        **{f"input/{path}": sha or f"not hashed: {refused or f'{size} bytes, over the limit'}"
+           for path, sha, size, refused in raw.select("path", "sha256", "size_bytes",
+                                                       "refused").rows()},
         **_hashed_files(paths.reference_dir, "reference", (".csv",)),
         **_hashed_files(paths.corrections_dir, "corrections", (".yaml", ".yml")),
         **_hashed_files(CODE_DIR, "code", CODE_SUFFIXES),
@@ -126,8 +132,60 @@ def next_future_date(*dated: tuple[pl.DataFrame | pl.LazyFrame, str]) -> str | N
 
 
 def published_manifest(paths: Paths) -> Manifest | None:
-    """The manifest of the published build, or None when there is none or the database and
-    the reports folder do not come from the same build."""
+    """The manifest of the published build, with the outputs found changed since it published
+    them (`altered`, by their SHA-256 in the manifest's `outputs`). None when there is no
+    published build, or the database and the reports folder do not come from one build.
+
+    BrokenPublishedState when the reports' manifest is damaged or, for a set published
+    without `outputs` (by an earlier armtrace), the database cannot be read.
+    """
+    manifest_file = paths.reports_dir / MANIFEST_FILE
+    if not manifest_file.exists():  # reports deleted, or nothing published yet
+        return None
+    document = _manifest_document(manifest_file)
+    if "outputs" in document:
+        return replace(document["manifest"], altered=_altered_outputs(paths, document))
+    return _database_manifest(paths, document["manifest"])
+
+
+def _manifest_document(path: Path) -> dict[str, Any]:
+    """The reports' manifest, parsed and checked; its components as `manifest`."""
+    damaged = (f"the published manifest {path} is damaged ({{}}): run `armtrace build "
+               f"--force` to replace the published database and reports with a fresh build")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise BrokenPublishedState(damaged.format(error)) from None
+    components = document.get("components") if isinstance(document, dict) else None
+    outputs = document.get("outputs", {}) if isinstance(document, dict) else None
+    if not (_strings(components) and _strings(outputs)):
+        raise BrokenPublishedState(damaged.format("not an armtrace build manifest"))
+    manifest = Manifest(components, document.get("cut_off"), document.get("next_future_date"))
+    if document.get("fingerprint") != manifest.fingerprint:
+        raise BrokenPublishedState(damaged.format("its fingerprint does not match what it lists"))
+    return {**document, "manifest": manifest}
+
+
+def _strings(mapping: object) -> bool:
+    return isinstance(mapping, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())
+
+
+def _altered_outputs(paths: Paths, document: dict[str, Any]) -> tuple[tuple[str, bool], ...]:
+    altered = []
+    for name, sha256 in sorted(document["outputs"].items()):
+        reports_name = name.removeprefix(f"{REPORTS_OUTPUT}/")
+        path = paths.database if name == DATABASE_NAME else paths.reports_dir / reports_name
+        if path.is_symlink() or not path.is_file():
+            altered.append((name, True))
+        elif sha256_of(path) != sha256:
+            altered.append((name, False))
+    return tuple(altered)
+
+
+def _database_manifest(paths: Paths, reports: Manifest) -> Manifest | None:
+    """The manifest in the database, when it is the reports' (a set published before
+    manifests listed their outputs)."""
     if not paths.database.exists():
         return None
     try:
@@ -136,11 +194,16 @@ def published_manifest(paths: Paths) -> Manifest | None:
                 con.sql("SELECT component, value FROM build_manifest").fetchall())
     except duckdb.CatalogException:  # published by a version that kept no manifest
         return None
-    try:
-        reports = json.loads((paths.reports_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return manifest if reports.get("fingerprint") == manifest.fingerprint else None
+    except duckdb.Error as error:
+        raise damaged_database(paths.database, error) from None
+    return manifest if manifest.fingerprint == reports.fingerprint else None
+
+
+def damaged_database(database: Path, error: Exception) -> BrokenPublishedState:
+    first_line = str(error).strip().split("\n", 1)[0]
+    return BrokenPublishedState(
+        f"the published database {database} cannot be read ({first_line}): run `armtrace "
+        f"build --force` to replace it with a fresh build")
 
 
 def _describe(key: str) -> str:
@@ -158,6 +221,9 @@ def rebuild_reasons(published: Manifest | None, current: Manifest, today: dt.dat
     reasons += [f"changed: {_describe(k)} ({old[k]} -> {new[k]})" if k.startswith(
         ("library/", "setting/")) else f"changed: {_describe(k)}"
                 for k in sorted(old.keys() & new.keys()) if old[k] != new[k]]
+    reasons += [f"removed: output {name} (published, now missing)" if missing else
+                f"changed: output {name} (not as published)"
+                for name, missing in published.altered]
     due = published.next_future_date
     if TODAY_SETTING not in new and due is not None and due <= today.isoformat():
         reasons.append(f"a row dated {due} was in the future at the last build "

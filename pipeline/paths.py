@@ -17,6 +17,14 @@ ENV_CORRECTIONS_DIR = "ARMTRACE_CORRECTIONS_DIR"
 DATABASE_NAME = "armtrace.duckdb"
 
 
+def staged_database_of(database: Path) -> Path:
+    return database.with_name(f".{database.name}.staged")
+
+
+def journal_of(database: Path) -> Path:
+    return database.with_name(f".{database.name}.publishing")
+
+
 @dataclass(frozen=True)
 class Paths:
     raw_dir: Path
@@ -79,6 +87,26 @@ class Paths:
         """Where the next reports folder is built: beside the published one, so the swap is a
         rename on one file system."""
         return self.reports_dir.with_name(f".{self.reports_dir.name}.building")
+
+    @property
+    def staged_database(self) -> Path:
+        """The next database, copied beside the published one before the set is committed."""
+        return staged_database_of(self.database)
+
+    @property
+    def journal(self) -> Path:
+        """The publishing journal: written (the commit point) once both outputs are staged."""
+        return journal_of(self.database)
+
+    def retired_reports_dir(self, pid: int) -> Path:
+        """Where a swap moves the published reports folder aside before removing it."""
+        return self.reports_dir.with_name(f".{self.reports_dir.name}.{pid}.old")
+
+    @property
+    def reports_siblings_prefix(self) -> str:
+        """Every name armtrace gives beside the reports folder (staging, retired folders, its
+        lock) starts with this."""
+        return f".{self.reports_dir.name}."
 
     def parts_dir(self, asset: str) -> Path:
         """Where a stage that works file by file writes one Parquet file per input file."""

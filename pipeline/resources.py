@@ -12,7 +12,8 @@ import dagster as dg
 import polars as pl
 from upath import UPath
 
-from pipeline.lock import build_lock
+from pipeline.lock import LockUnwritable, build_lock
+from pipeline.outputs import BrokenPublishedState, CannotWrite, Refused, claim_output_folders
 from pipeline.parts import Parts, scan_parts
 from pipeline.paths import Paths
 from pipeline.stages.publish import finish_interrupted_publish
@@ -42,21 +43,34 @@ class ArmtraceFolders(dg.ConfigurableResource):
 
 
 class BuildLock(dg.ConfigurableResource):
-    """Held for the whole run: one build at a time writes to a curated folder. On taking it,
-    the run first finishes or clears whatever a killed build left behind."""
+    """Held for the whole run: one build at a time writes to a curated folder and to a reports
+    folder. Before taking it, the run checks that both output folders are armtrace's
+    (pipeline/outputs.py); on taking it, it first finishes or clears whatever a killed build
+    left behind."""
 
+    raw_dir: str
     curated_dir: str
     reports_dir: str
+    reference_dir: str
+    corrections_dir: str
     wait_seconds: float = 0.0
     """How long to wait for another build to finish before failing (0: fail at once)."""
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildLock]:
-        paths = Paths.resolve(curated_dir=self.curated_dir, reports_dir=self.reports_dir)
-        with build_lock(paths.curated_dir, self.wait_seconds):
-            done = finish_interrupted_publish(paths)
-            if done and context.log:
-                context.log.warning(done)
+        paths = Paths.resolve(self.raw_dir, self.curated_dir, self.reports_dir,
+                              self.reference_dir, self.corrections_dir)
+        try:
+            claim_output_folders(paths)
+        except (Refused, CannotWrite) as error:
+            raise dg.Failure(str(error)) from None
+        with build_lock(paths, self.wait_seconds):
+            try:
+                done = finish_interrupted_publish(paths)
+            except (BrokenPublishedState, LockUnwritable) as error:
+                raise dg.Failure(str(error)) from None
+            for message in done if context.log else []:
+                context.log.warning(message)
             yield self
 
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+from pipeline.stages.discover import RawFolderError, walk_raw_folder
 
 T = TypeVar("T")
 
@@ -52,7 +55,8 @@ def start_spare_process() -> None:
     global _spare
     if _spare is None:
         _spare = _new_process()
-        _spare.submit(import_gx)
+        with _children_ignore_ctrl_c():  # the pool starts its process on the first submit
+            _spare.submit(import_gx)
 
 
 def import_gx() -> None:
@@ -73,11 +77,12 @@ def start_spare_for_small_build(raw_dir: Path) -> bool:
 def item_log_bytes(raw_dir: Path) -> int:
     """Bytes of the files under raw_dir/items (a build's row count is not known before it
     reads them)."""
-    total = 0
-    for path in (raw_dir / "items").rglob("*"):
-        with contextlib.suppress(OSError):  # gone since listed, or unreadable: read reports it
-            total += path.stat().st_size if path.is_file() else 0
-    return total
+    try:
+        entries = walk_raw_folder(raw_dir / "items")
+    except RawFolderError:  # no items folder, or an unreadable one: the build reports it
+        return 0
+    return sum(entry.status.st_size for entry in entries
+               if entry.refused is None and entry.status is not None)
 
 
 def spare_process_started() -> bool:
@@ -101,7 +106,8 @@ def in_own_process(function: Callable[..., T], *args: Any,
     global _spare
     pool, _spare = _spare or _new_process(), None
     try:
-        result = pool.submit(function, *args)
+        with _children_ignore_ctrl_c():
+            result = pool.submit(function, *args)
         if meanwhile is not None:
             meanwhile()
         return result.result()
@@ -121,6 +127,22 @@ def stop_spare_process() -> None:
 def _new_process() -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
+@contextlib.contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Processes started meanwhile start with SIGINT ignored, and Python keeps it so. A Ctrl-C,
+    which a terminal sends to the whole process group, is the build's to handle
+    (pipeline/command.py): a suite's process starting up printed a traceback."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _exit_with_parent(parent: int) -> None:

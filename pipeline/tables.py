@@ -212,11 +212,15 @@ DEDUP_DECISIONS = Table(
 SOURCE_FILES = Table(
     "source_files",
     "Every raw file found: fingerprint, how it was read, and what became of it.",
-    (Column("path", "Path relative to the raw folder."),
+    (Column("path", "Path relative to the raw folder (bytes of a name that are not UTF-8 "
+                    "escaped, as \\xe9; a folder that could not be walked ends in /)."),
      Column("dataset", "items, transfers, or other (outside both folders)."),
-     Column("format", "delimited, xlsx or unsupported (not read)."),
-     Column("size_bytes", "File size in bytes."),
-     Column("sha256", "SHA-256 of the file's bytes."),
+     Column("format", "delimited, xlsx, unsupported (not read), or folder (a folder that "
+                      "could not be walked)."),
+     Column("size_bytes", "File size in bytes (NULL when not a regular file)."),
+     Column("sha256", "SHA-256 of the file's bytes (NULL when the file was not opened: a "
+                      "link or other entry that is not a regular file, one that cannot be "
+                      "opened, or a file over the size limit)."),
      Column("encoding", "Text encoding detected (utf-8, utf-8-sig, windows-1252)."),
      Column("delimiter", "Delimiter detected."),
      Column("sheets_read", "XLSX sheets read as item logs or transfer records."),

@@ -17,6 +17,7 @@ import pytest
 
 from pipeline.cli import EXIT_BUSY, main
 from pipeline.fingerprint import MANIFEST_FILE
+from pipeline.outputs import write_marker
 from pipeline.paths import Paths
 from pipeline.reference import Reference
 from pipeline.stages.clean import normalise_rows
@@ -156,8 +157,8 @@ def test_build_killed_at_a_stage_leaves_the_previous_set(built: tuple[Path, Path
     assert build(raw, curated) == 0
     assert count_items(database) == 16
     assert_one_published_set(curated)
-    assert sorted(p.name for p in curated.iterdir()) == [".armtrace.lock", ".work",
-                                                         "armtrace.duckdb"]
+    assert sorted(p.name for p in curated.iterdir()) == [".armtrace-outputs", ".armtrace.lock",
+                                                         ".work", "armtrace.duckdb"]
 
 
 def test_a_publish_interrupted_after_its_commit_is_finished_by_the_next_build(
@@ -202,7 +203,8 @@ def test_while_a_build_runs_readers_read_and_a_second_build_waits(
                      str(reports), "--today", TODAY])
         assert code == EXIT_BUSY
         err = capsys.readouterr().err
-        assert f"another build is writing to {curated} (pid {first.pid}, started " in err
+        # the locks are taken in path order: the reports folder's, beside it, comes first
+        assert f"another build is writing to {reports} (pid {first.pid}, started " in err
         assert "--wait SECONDS" in err and "Traceback" not in err
         # Queued behind the first, the second finds the same inputs published and stops there.
         assert main(["build", "--raw", str(raw), "--curated", str(curated), "--reports",
@@ -223,11 +225,14 @@ def test_reports_swap_replaces_the_folder_and_clears_leftovers(tmp_path: Path) -
     published, built = tmp_path / "reports", tmp_path / ".reports.building"
     published.mkdir()
     (published / "statistics.json").write_text("old")
+    write_marker(published, "reports", ["statistics.json"])
     leftover = tmp_path / ".reports.999.old"  # a build killed between the two renames
-    leftover.mkdir()
+    (leftover / "tables").mkdir(parents=True)
+    (leftover / "tables" / "a.csv").write_text("old")
+    write_marker(leftover, "reports", ["tables/a.csv"])
     built.mkdir()
     (built / "statistics.json").write_text("new")
-    swap_in_reports(built, published)
+    assert swap_in_reports(built, published) == []
     assert (published / "statistics.json").read_text() == "new"
     assert not built.exists() and not leftover.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]

@@ -9,17 +9,29 @@ previous set or (past the commit point) the new set, which the next build finish
 
 from __future__ import annotations
 
+import dataclasses
+import glob
 import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 
+from pipeline.fingerprint import MANIFEST_FILE
+from pipeline.outputs import (
+    REPORTS_OUTPUT,
+    BrokenPublishedState,
+    Refused,
+    remove_published,
+    write_marker,
+)
 from pipeline.parts import PART_FILES
-from pipeline.paths import Paths
+from pipeline.paths import DATABASE_NAME, Paths, journal_of, staged_database_of
 from pipeline.reference import Reference
+from pipeline.stages.discover import sha256_of
 from pipeline.tables import (
     CURATED_TABLES,
     DEDUP_DECISIONS,
@@ -197,25 +209,23 @@ def _write_durably(path: Path, text: str) -> None:
     _fsync_directory(path.parent)
 
 
-def _staged_database(published: Path) -> Path:
-    return published.with_name(f".{published.name}.staged")
-
-
 def stage_database(work_database: Path, published: Path) -> Path:
     """Copy the finished work database beside the published one (same file system)."""
     published.parent.mkdir(parents=True, exist_ok=True)
-    staged = _staged_database(published)
+    staged = staged_database_of(published)
     shutil.copyfile(work_database, staged)
     with staged.open("rb+") as handle:
         os.fsync(handle.fileno())
     return staged
 
 
-def swap_in_reports(built: Path, published: Path) -> None:
+def swap_in_reports(built: Path, published: Path) -> list[str]:
     """Swap a finished reports folder in for the published one.
 
-    Two renames: the old folder steps aside, the new one takes its place, then the old one is
-    removed. Safe to repeat after a kill at any point: whatever is left is finished next time.
+    Two renames: the old folder steps aside, the new one takes its place, then what armtrace
+    published in the old one is removed (remove_published). Safe to repeat after a kill at any
+    point: whatever is left is finished next time. Returns a warning for each retired folder
+    kept because it holds something armtrace did not publish.
     """
     published.parent.mkdir(parents=True, exist_ok=True)
     if built.exists():
@@ -224,55 +234,131 @@ def swap_in_reports(built: Path, published: Path) -> None:
             os.replace(published, retired)
         os.replace(built, published)
         _fsync_directory(published.parent)
-    for stale in published.parent.glob(f".{published.name}.*.old"):
-        shutil.rmtree(stale, ignore_errors=True)
+    return [warning for stale in _retired_folders(published)
+            if (warning := _remove_retired(stale))]
 
 
-def publish_outputs(work_database: Path, database: Path, reports_built: Path,
-                    reports: Path) -> None:
-    """Publish the database and the reports folder as one set.
+def _retired_folders(published: Path) -> list[Path]:
+    """Folders a swap moved aside (`.<name>.<pid>.old`) beside the reports folder."""
+    prefix = f".{published.name}."
+    return sorted(p for p in published.parent.glob(f"{glob.escape(prefix)}*.old")
+                  if p.name[len(prefix):-len(".old")].isdigit() and p.is_dir()
+                  and not p.is_symlink())
 
-    Both are staged beside their published places first. Writing the journal is the commit
-    point: before it, the previous set stands untouched; after it, the new set is published,
-    and if this process dies half-way, `finish_interrupted_publish` completes the renames.
+
+def _remove_retired(folder: Path) -> str | None:
+    """Remove what armtrace published in a retired reports folder; a warning if it keeps the
+    folder."""
+    try:
+        left = remove_published(folder)
+    except Refused as error:
+        return f"kept {folder}: {error}"
+    if not left:
+        return None
+    return (f"kept {folder}, the reports folder this build replaced: it holds "
+            f"{', '.join(left[:3])}{' and more' if len(left) > 3 else ''}, which armtrace did "
+            f"not publish; move what you need, then delete the folder")
+
+
+def publish_outputs(paths: Paths, manifest: dict[str, Any]) -> list[str]:
+    """Publish the work database and the staged reports folder of `paths` as one set.
+
+    Both are staged beside their published places first, and the reports folder gets the
+    build's manifest with the SHA-256 of every output (`outputs`: the database and each
+    report file, so that a later build can tell whether they are still as published) and
+    the marker that lists the files published in it. Writing the journal is the commit point:
+    before it, the previous set stands untouched; after it, the new set is published, and if
+    this process dies half-way, `finish_interrupted_publish` completes the renames. Returns
+    swap_in_reports' warnings.
     """
-    staged = stage_database(work_database, database)
-    _fsync_tree(reports_built)
-    journal = {"database": [str(staged), str(database)],
-               "reports": [str(reports_built), str(reports)]}
-    path = journal_path(database)
-    _write_durably(path, json.dumps(journal, indent=2) + "\n")
-    _apply(journal)
-    path.unlink()
-    _fsync_directory(path.parent)
+    built = paths.reports_staging_dir
+    staged = stage_database(paths.work_database, paths.database)
+    files = sorted(p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file())
+    outputs = {DATABASE_NAME: sha256_of(staged),
+               **{f"{REPORTS_OUTPUT}/{name}": sha256_of(built / name) for name in files}}
+    (built / MANIFEST_FILE).write_text(
+        json.dumps({**manifest, "outputs": outputs}, indent=2, sort_keys=True) + "\n",
+        encoding="utf-8")
+    write_marker(built, "reports", [*files, MANIFEST_FILE])
+    _fsync_tree(built)
+    journal = _journal_of(paths)
+    _write_durably(paths.journal, json.dumps(journal, indent=2) + "\n")
+    warnings = _apply(journal)
+    paths.journal.unlink()
+    _fsync_directory(paths.curated_dir)
+    return warnings
 
 
 def journal_path(database: Path) -> Path:
-    return database.with_name(f".{database.name}.publishing")
+    return journal_of(database)
 
 
-def _apply(journal: dict[str, list[str]]) -> None:
+def _journal_of(paths: Paths) -> dict[str, list[str]]:
+    """The journal of a publish of `paths`: what is renamed onto what. A journal on disk must
+    be exactly this to be replayed."""
+    return {"database": [str(paths.staged_database), str(paths.database)],
+            "reports": [str(paths.reports_staging_dir), str(paths.reports_dir)]}
+
+
+def _apply(journal: dict[str, list[str]]) -> list[str]:
     staged, database = map(Path, journal["database"])
     if staged.exists():
         os.replace(staged, database)
         _fsync_directory(database.parent)
-    swap_in_reports(*map(Path, journal["reports"]))
+    return swap_in_reports(*map(Path, journal["reports"]))
 
 
-def finish_interrupted_publish(paths: Paths) -> str | None:
+def _read_journal(paths: Paths) -> dict[str, list[str]]:
+    """The journal left by a build killed after its commit; BrokenPublishedState unless it is
+    exactly the journal a publish of `paths` writes (so a journal can never move anything but
+    this pair's own staged outputs)."""
+    path = paths.journal
+    force = "run `armtrace build --force` to discard it and build afresh"
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise BrokenPublishedState(
+            f"the publishing journal {path} is damaged ({error}): {force}") from None
+    if journal != _journal_of(paths):
+        reports = journal.get("reports") if isinstance(journal, dict) else None
+        other = (dataclasses.replace(paths, reports_dir=Path(reports[1]))
+                 if isinstance(reports, list) and len(reports) == 2 else None)
+        hint = (f" (it is the journal of a publish to the reports folder {other.reports_dir}: "
+                f"to finish that publish, build again with the same --curated and --reports)"
+                if other and journal == _journal_of(other) else "")
+        raise BrokenPublishedState(
+            f"the publishing journal {path} names paths that are not this curated and reports "
+            f"folder's own staged outputs, and armtrace will not move them{hint}; "
+            f"otherwise {force}")
+    return journal
+
+
+def finish_interrupted_publish(paths: Paths, force: bool = False) -> list[str]:
     """Complete a publish a killed build had committed to, and clear what any killed build
     left beside the published outputs. Call with the build lock held. Returns what was done.
+
+    BrokenPublishedState when the journal is not this pair's (see _read_journal), unless
+    `force`, which discards it unread.
     """
-    database, reports = paths.database, paths.reports_dir
-    path = journal_path(database)
-    done = None
+    done = []
+    path = paths.journal
     if path.exists():
-        _apply(json.loads(path.read_text(encoding="utf-8")))
-        path.unlink()
-        done = "finished publishing the build that was interrupted after it committed"
-    _staged_database(database).unlink(missing_ok=True)
+        try:
+            journal = _read_journal(paths)
+        except BrokenPublishedState:
+            if not force:
+                raise
+            path.unlink()
+            done.append(f"discarded the publishing journal {path}, which named other paths or "
+                        f"was damaged (--force)")
+        else:
+            done += _apply(journal)
+            path.unlink()
+            done.append("finished publishing the build that was interrupted after it "
+                        "committed")
+    paths.staged_database.unlink(missing_ok=True)
     path.with_name(f"{path.name}.partial").unlink(missing_ok=True)
     shutil.rmtree(paths.reports_staging_dir, ignore_errors=True)
-    for stale in reports.parent.glob(f".{reports.name}.*.old"):
-        shutil.rmtree(stale, ignore_errors=True)
+    done += [warning for stale in _retired_folders(paths.reports_dir)
+             if (warning := _remove_retired(stale))]
     return done

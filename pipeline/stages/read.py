@@ -23,6 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.columns import HEADER_ALIASES_FILE, ITEMS, Contract, alias_line
+from pipeline.stages.discover import check_unchanged
 from pipeline.stages.workbook_guard import (
     LIMITS,
     ReaderUnavailable,
@@ -654,20 +655,21 @@ def read_file(path: Path, contract: Contract = ITEMS) -> FileOutcome:
         _check_size(path)
         return READERS[_format_of(path)](path, contract)
     except UnreadableFile as error:
-        return _unreadable(str(error))
+        return unreadable(str(error))
     except (SettingError, ReaderUnavailable):  # the build's problem, not the file's
         raise
     except BaseException as error:
         if not (isinstance(error, Exception) or type(error).__name__ == "PanicException"):
             raise  # KeyboardInterrupt, SystemExit: the build's own, not the file's
         first_line = (str(error).strip().split("\n", 1)[0] or "no message")[:200]
-        return _unreadable(
+        return unreadable(
             f"the reader failed on it ({type(error).__name__}: {first_line}); re-export the "
             "file, and report it to the armtrace maintainers if it opens in a spreadsheet "
             "program or a text editor")
 
 
-def _unreadable(problem: str) -> FileOutcome:
+def unreadable(problem: str) -> FileOutcome:
+    """A file that gives no records: one row carrying the problem, counted as quarantined."""
     row = pl.DataFrame({"read_problem": [f"unreadable_file: {problem}"]})
     return FileOutcome(rows=row, status="unreadable", problem=problem)
 
@@ -704,17 +706,27 @@ def read_files(raw_dir: Path, raw_files: pl.DataFrame, contract: Contract = ITEM
     rows in the stage's schema, numbered on from the files before, and its report line.
     spill_dir: read the workbooks ahead, on a thread of their own (outcomes_in_order).
 
-    Needs `raw_files` columns: path, dataset, format. Rows are numbered in path order, then
-    sheet order, then line, which is the order later stages break ties by.
+    Needs `raw_files` columns: path, dataset, format, refused, stat_when_hashed
+    (discover.py). Rows are numbered in path order, then sheet order, then line, which is the
+    order later stages break ties by. A file the walk refused is not opened; a file that is
+    not as it was fingerprinted once read raises RawFileChanged.
     """
     logs = raw_files.filter(pl.col("dataset") == contract.dataset,
                             pl.col("format") != "unsupported")
     paths = list(logs["path"])
-    outcomes = (outcomes_in_order(raw_dir, paths, contract, spill_dir) if spill_dir else
-                (read_file(raw_dir / relative, contract) for relative in paths))
+    refused = {p: why for p, why in logs.select("path", "refused").rows() if why is not None}
+    states = dict(logs.select("path", "stat_when_hashed").rows())
+    readable = [p for p in paths if p not in refused]
+    read = (outcomes_in_order(raw_dir, readable, contract, spill_dir) if spill_dir else
+            (read_file(raw_dir / relative, contract) for relative in readable))
     schema = parsed_schema(contract)
     first_row = 0
-    for relative, outcome in zip(paths, outcomes, strict=True):
+    for relative in paths:
+        if relative in refused:  # never opened (discover.py): counted like an unreadable file
+            outcome = unreadable(refused[relative])
+        else:
+            outcome = next(read)
+            check_unchanged(raw_dir, relative, states[relative])
         rows = pl.concat([pl.DataFrame(schema=schema),
                           outcome.rows.with_columns(source_file=pl.lit(relative))],
                          how="diagonal_relaxed")
