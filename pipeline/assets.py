@@ -23,8 +23,7 @@ import polars as pl
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from pipeline.columns import TRANSFERS
-from pipeline.fingerprint import MANIFEST_FILE, current_manifest, next_future_date
+from pipeline.fingerprint import current_manifest, next_future_date
 from pipeline.parts import Parts
 from pipeline.reference import Reference
 from pipeline.resources import ArmtraceFolders, BuildLock, ValidationSettings
