@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import duckdb
-import polars as pl
 
+from pipeline import sql_output
 from pipeline.fingerprint import current_manifest, published_manifest, rebuild_reasons
 from pipeline.lock import BuildBusy, build_lock
 from pipeline.paths import ENV_CORRECTIONS_DIR, Paths
-from pipeline.safe_csv import write_safe_csv
 from pipeline.stages.clean import cut_off_date
 from pipeline.stages.publish import finish_interrupted_publish
 from pipeline.suite_process import start_spare_for_small_build, stop_spare_process
@@ -316,24 +315,12 @@ def command_sql(args: argparse.Namespace) -> int:
     try:
         with duckdb.connect(str(database), read_only=True) as con:
             relation = con.sql(args.query)
-            frame = relation.pl() if relation is not None else None
+            result = None if relation is None else sql_output.fetch(
+                relation, args.format, sql_output.row_limit(args.format, args.limit))
     except duckdb.Error as error:
         print(f"query failed: {error}", file=sys.stderr)
         return 1
-    if frame is None:
-        return 0
-    if args.format == "csv":
-        sys.stdout.write(write_safe_csv(frame))
-    elif args.format == "json":
-        sys.stdout.write(frame.write_json() + "\n")
-    else:
-        formatting = "MARKDOWN" if args.format == "markdown" else "UTF8_FULL_CONDENSED"
-        with pl.Config(tbl_formatting=formatting, tbl_hide_dataframe_shape=True,
-                       tbl_hide_column_data_types=args.format == "markdown",
-                       tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=200, tbl_width_chars=400,
-                       fmt_table_cell_list_len=-1):
-            print(frame)
-    return 0
+    return 0 if result is None else sql_output.write(result, args.format, sys.stdout, sys.stderr)
 
 
 def _iso_date(text: str) -> str:
@@ -476,7 +463,11 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--curated", help="curated folder (default: $ARMTRACE_CURATED_DIR or "
                                        "data/curated)")
-    sql.add_argument("--format", choices=["table", "csv", "json", "markdown"], default="table")
+    sql.add_argument("--format", choices=sql_output.FORMATS, default="table",
+                     help="table (default: fitted to the terminal), csv, json or markdown")
+    sql.add_argument("--limit", type=sql_output.parse_limit, metavar="N|all",
+                     help=f"rows to write (default: {sql_output.DEFAULT_TABLE_ROWS} for the "
+                          f"table format, every row for csv, json and markdown)")
     sql.set_defaults(handler=command_sql)
     return root
 
