@@ -366,21 +366,24 @@ def command_sample(args: argparse.Namespace) -> int:
 
 
 def command_diff(args: argparse.Namespace) -> int:
-    from pipeline.diff import compare, context_lines, load
+    from pipeline.diff import compare, context_lines, load, summary_line
 
     try:
         old, new = load(Path(args.old)), load(Path(args.new))
     except ValueError as error:
         print(f"armtrace diff: {error}", file=sys.stderr)
         return 2
-    for line in context_lines(old, new):
-        print(line)
     changes = compare(old, new, args.tolerance)
-    for change in changes:
-        print(change.describe())
-    past = [c for c in changes if c.past_tolerance]
-    print(f"{len(changes)} differences, {len(past)} past the tolerance of {args.tolerance:g}",
-          file=sys.stderr)
+    past = any(change.past_tolerance for change in changes)
+    if args.format == "json":
+        print(json.dumps({"tolerance": args.tolerance, "differences": len(changes),
+                          "past_tolerance": sum(c.past_tolerance for c in changes),
+                          "context": context_lines(old, new),
+                          "changes": [change.as_json() for change in changes]}, indent=2))
+        return 1 if past else 0
+    print(summary_line(changes, args.tolerance))
+    for line in context_lines(old, new) + [change.describe() for change in changes]:
+        print(line)
     return 1 if past else 0
 
 
@@ -450,6 +453,8 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("--tolerance", type=float, default=0.0,
                       help="largest change allowed: absolute for shares, relative for counts "
                            "(default: 0, any change fails)")
+    diff.add_argument("--format", choices=["text", "json"], default="text",
+                      help="text (default: rounded for reading) or json (exact values)")
     diff.set_defaults(handler=command_diff)
 
     dictionary = commands.add_parser(
