@@ -183,13 +183,30 @@ ORDER BY measure
 """
 
 
+UNREADABLE_SQL = """
+SELECT path, problem FROM source_files WHERE status = 'unreadable' ORDER BY path
+"""
+SHOWN_UNREADABLE = 20
+
+
 def print_summary(database: Path) -> None:
     with duckdb.connect(str(database), read_only=True) as con:
         rows = con.sql(SUMMARY_SQL).fetchall() + con.sql(BREAKDOWN_SQL).fetchall()
+        unreadable = con.sql(UNREADABLE_SQL).fetchall()
     width = max(len(measure) for measure, _ in rows)
     for measure, value in rows:
         print(f"{measure:<{width}}  {value:>9,}")
+    print_unreadable(unreadable)
     print(f"database: {database}")
+
+
+def print_unreadable(files: list[tuple[str, str]]) -> None:
+    """Each unreadable file by name (under the raw folder) and why, the first SHOWN_UNREADABLE."""
+    for path, problem in files[:SHOWN_UNREADABLE]:
+        print(f"unreadable: {path}: {problem}")
+    if len(files) > SHOWN_UNREADABLE:
+        print(f"unreadable: and {len(files) - SHOWN_UNREADABLE:,} more: "
+              f'armtrace sql "{UNREADABLE_SQL.strip()}"')
 
 
 def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -223,6 +240,7 @@ def _failed_expectations(result: dg.ExecuteInProcessResult, docs: Path) -> list[
             lines.append(f"{check}{severity}: {failure['expectation']}{column}: "
                          f"{failure['unexpected']} unexpected")
             lines += [f"    e.g. {example}" for example in failure["examples"]]
+            lines += [f"    {detail}" for detail in failure.get("details", [])]
     if lines:
         lines.append(f"Data Docs of the checks: {docs}")
     return lines
