@@ -118,9 +118,13 @@ def build_run_config(today: str | None, figures: dict[str, object] | None) -> di
 
 
 def run_build(paths: Paths, run_config: dict, max_quarantined_share: float,
-              handler: _ProgressHandler | None = None) -> dg.ExecuteInProcessResult:
+              handler: _ProgressHandler | None = None,
+              fingerprint: str | None = None) -> dg.ExecuteInProcessResult:
+    """Run the build job in this process, tagged as started by the CLI (and with the
+    fingerprint of its inputs, when given) like the sensor's and the schedule's runs."""
     import dagster as dg
 
+    from pipeline.automation import run_tags
     from pipeline.definitions import BUILD_JOB, build_definitions
     from pipeline.resources import ValidationSettings
 
@@ -130,11 +134,13 @@ def run_build(paths: Paths, run_config: dict, max_quarantined_share: float,
                                 dg.Definitions(loggers={"progress": progress_logger(handler)}))
     with _instance() as instance:
         return execute_without_output_capture(defs.resolve_job_def(BUILD_JOB), run_config,
-                                              instance)
+                                              instance, run_tags("cli", fingerprint))
 
 
 def execute_without_output_capture(job: dg.JobDefinition, run_config: dict,
-                                   instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+                                   instance: dg.DagsterInstance,
+                                   tags: dict[str, str] | None = None
+                                   ) -> dg.ExecuteInProcessResult:
     """`job.execute_in_process`, except that the result does not keep every step's output.
 
     execute_in_process holds each output in memory for `result.output_for_node`, so every
@@ -150,7 +156,8 @@ def execute_without_output_capture(job: dg.JobDefinition, run_config: dict,
     ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={})
     return core_execute_in_process(
         run_config=run_config, job=InMemoryJob(job_def=ephemeral), instance=instance,
-        output_capturing_enabled=False, raise_on_error=False, run_tags=job.run_tags)
+        output_capturing_enabled=False, raise_on_error=False,
+        run_tags={**job.run_tags, **(tags or {})})
 
 
 def write_timings(path: Path, handler: _ProgressHandler) -> None:
@@ -246,14 +253,17 @@ def _failed_expectations(result: dg.ExecuteInProcessResult, docs: Path) -> list[
     return lines
 
 
-def _rebuild_reasons(paths: Paths, run_config: dict, max_quarantined_share: float) -> list[str]:
-    """Why the published build is out of date; empty when a build would change nothing."""
+def _rebuild_reasons(paths: Paths, run_config: dict,
+                     max_quarantined_share: float) -> tuple[list[str], str | None]:
+    """Why the published build is out of date (empty when a build would change nothing), and
+    the fingerprint of what a build would use (None without a raw folder)."""
     try:
         current = current_manifest(paths, run_config, max_quarantined_share)
     except FileNotFoundError as error:  # no raw folder: the build itself reports it
-        return [str(error)]
+        return [str(error)], None
     clean = run_config["ops"]["normalised_rows"]["config"]
-    return rebuild_reasons(published_manifest(paths), current, cut_off_date(clean["today"]))
+    reasons = rebuild_reasons(published_manifest(paths), current, cut_off_date(clean["today"]))
+    return reasons, current.fingerprint
 
 
 def command_build(args: argparse.Namespace) -> int:
@@ -281,7 +291,7 @@ def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
     done = finish_interrupted_publish(paths)
     if done:
         print(f"armtrace build: {done}", file=sys.stderr)
-    reasons = _rebuild_reasons(paths, run_config, max_quarantined_share)
+    reasons, fingerprint = _rebuild_reasons(paths, run_config, max_quarantined_share)
     if not reasons and not force:
         print("up to date: inputs, code, libraries and settings are unchanged since the "
               "published build; nothing to do (pass --force to rebuild anyway)",
@@ -298,7 +308,8 @@ def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
     # and the first steps, on the core the build leaves idle
     start_spare_for_small_build(paths.raw_dir)
     try:
-        result = run_build(paths, run_config, max_quarantined_share, handler=handler)
+        result = run_build(paths, run_config, max_quarantined_share, handler=handler,
+                           fingerprint=fingerprint)
     finally:  # a run that failed before the items suite leaves the spare waiting
         stop_spare_process()
     if not result.success:
