@@ -12,7 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: setup report test soak lint dev clean bench oldest-duckdb-client
+.PHONY: setup report test soak lint dev clean bench coverage oldest-duckdb-client
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -49,6 +49,11 @@ soak: setup
 SCALES ?= 100000,1000000,10000000
 bench: setup
 	$(VENV)/bin/python -m benchmarks.run --scales $(SCALES)
+
+# Coverage of the share intervals by simulation (docs/figures.md, "Coverage"): about six
+# minutes of processor time; rewrites benchmarks/coverage.json and the tables in the docs.
+coverage: setup
+	$(VENV)/bin/python -m benchmarks.coverage
 
 lint: setup
 	$(VENV)/bin/ruff check .

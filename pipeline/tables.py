@@ -6,9 +6,15 @@ generated from there, in docs/data-dictionary.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
+
+# The contract's thresholds for a share's low_reliability (pipeline/intervals.py applies them;
+# they live here so that the column comments can state them without importing scipy).
+LOW_RELIABILITY_EFFECTIVE_N = 30.0
+LOW_RELIABILITY_WIDTH = 0.30
 
 
 @dataclass(frozen=True)
@@ -289,12 +295,32 @@ REFERENCE_COLUMN_COMMENTS: dict[str, str] = {
 
 
 def _share_columns(prefix: str, of: str) -> dict[str, str]:
+    """A share's columns: the share, its interval and its sample size; a figure with several
+    shares names them after the share (recent_share_ci_low, recent_share_n, ...)."""
+    def named(suffix: str) -> str:
+        return f"{prefix}share_{suffix}" if prefix else suffix
+
     return {
         f"{prefix}share": f"{of} (a fraction in [0, 1], unrounded; NULL when undefined).",
-        f"{prefix}share_ci_low" if prefix else "ci_low": f"Lower bound of the 95% interval of "
-                                                           f"the {prefix}share.",
-        f"{prefix}share_ci_high" if prefix else "ci_high": f"Upper bound of the 95% interval of "
-                                                             f"the {prefix}share.",
+        named("ci_low"): f"Lower bound of the 95% interval of the {prefix}share (Wilson for "
+                         f"items, Korn-Graubard for units; docs/figures.md).",
+        named("ci_high"): f"Upper bound of the 95% interval of the {prefix}share.",
+        **_sample_size_columns(f"{prefix}share", named),
+    }
+
+
+def _sample_size_columns(share: str, named: Callable[[str], str]) -> dict[str, str]:
+    """n, effective_n and low_reliability of a share (docs/figures.md, "Sample sizes")."""
+    return {
+        named("n"): f"Sample size of the {share}: items (weapons) or records (ammunition) in its "
+                    f"denominator; NULL when the {share} is.",
+        named("effective_n"): f"Sample size the {share}'s interval behaves as: n for items; for "
+                              f"units, the effective number of records, the smaller of Kish's "
+                              f"(sum of units)^2 / sum of (units per record)^2 and p(1 - p) "
+                              f"over the share's linearised variance; at most n.",
+        named("low_reliability"): f"True when effective_n < {LOW_RELIABILITY_EFFECTIVE_N:g} or "
+                                  f"the interval is wider than {LOW_RELIABILITY_WIDTH:.2f}; the "
+                                  f"report marks such shares.",
     }
 
 
@@ -320,7 +346,7 @@ FIGURES: dict[str, tuple[str, dict[str, str]]] = {
         "Ammunition units by present-day country of manufacture; Unknown has no share.",
         {"documented_in": GROUP, "country": "Present-day state of manufacture, or Unknown.",
          "units": "Units made there.",
-         **_share_columns("", "Share of units of known origin (record-cluster interval)")},
+         **_share_columns("", "Share of units of known origin (records as clusters)")},
     ),
     "calibre_family": (
         "Calibre family shares; unknown (nothing readable recorded) has no share.",

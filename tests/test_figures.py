@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
+from statsmodels.stats.proportion import proportion_confint
 
 from pipeline.cli import main
 from pipeline.paths import REPO_ROOT
@@ -43,21 +44,30 @@ def test_wilson_matches_textbook_values() -> None:
     assert wilson(81, 263) == pytest.approx((0.2553, 0.3662), abs=1e-4)
 
 
-def cluster_interval(records: list[tuple[int, bool]]) -> tuple[float, float]:
-    """records: (units, in category). Ratio estimator with linearised variance; Wilson over
-    records when the share is 0 or 1."""
+def cluster_interval(records: list[tuple[int, bool]]) -> tuple[float, float, float]:
+    """records: (units, in category). The effective number of records is the smaller of
+    Kish's, (sum m)^2 / sum m^2, and p(1 - p) over the linearised variance of the ratio
+    (capped at the records; the records where that variance is 0); the interval is
+    Clopper-Pearson on it (statsmodels), widened to Wilson on the records where narrower.
+    Returns (effective n, low, high)."""
     n = len(records)
     total = sum(m for m, _ in records)
     inside = sum(m for m, hit in records if hit)
     p = inside / total
-    if inside in (0, total):
-        return wilson(0 if inside == 0 else n, n)
-    variance = n / (n - 1) * sum((m * hit - p * m) ** 2 for m, hit in records) / total**2
-    half = Z * math.sqrt(variance)
-    return max(0.0, p - half), min(1.0, p + half)
+    kish = total**2 / sum(m * m for m, _ in records)
+    variance = (n / (n - 1) * sum((m * hit - p * m) ** 2 for m, hit in records) / total**2
+                if n > 1 else 0.0)
+    effective = min(kish, min(n, p * (1 - p) / variance) if variance > 0 else n)
+    cp = proportion_confint(p * effective, effective, alpha=0.05, method="beta")
+    floor = proportion_confint(p * n, n, alpha=0.05, method="wilson")
+    return effective, min(cp[0], floor[0]), max(cp[1], floor[1])
 
 
 Row = dict[str, Any]
+MEASURES = ("count", "share", "ci_low", "ci_high", "n", "effective_n", "low_reliability")
+# anti_armour_recent's columns of one share, after its prefix
+SHARE_COLUMNS = ("share", "share_ci_low", "share_ci_high", "share_n", "share_effective_n",
+                 "share_low_reliability")
 
 
 def same(got: tuple, expected: tuple) -> bool:
@@ -69,9 +79,9 @@ def same(got: tuple, expected: tuple) -> bool:
 
 
 def shares(items: list[Row], value: Callable[[Row], Any], ammunition: bool,
-           domain: tuple[Any, ...] = ()) -> dict[Any, tuple[int, Any, Any, Any]]:
-    """value -> (count, share, ci_low, ci_high); None values are unknown; values of `domain`
-    are listed even when no item has them."""
+           domain: tuple[Any, ...] = ()) -> dict[Any, tuple]:
+    """value -> (count, share, ci_low, ci_high, n, effective_n, low_reliability); None values
+    are unknown; values of `domain` are listed even when no item has them."""
     amount = (lambda r: r["quantity"]) if ammunition else (lambda r: 1)
     known = [r for r in items if value(r) is not None]
     total = sum(amount(r) for r in known)
@@ -79,13 +89,16 @@ def shares(items: list[Row], value: Callable[[Row], Any], ammunition: bool,
     for v in sorted({value(r) for r in items if value(r) is not None} | set(domain)):
         count = sum(amount(r) for r in known if value(r) == v)
         if ammunition:
-            low, high = cluster_interval([(r["quantity"], value(r) == v) for r in known])
+            effective, low, high = cluster_interval([(r["quantity"], value(r) == v)
+                                                     for r in known])
         else:
+            effective = len(known)
             low, high = wilson(count, total)
-        out[v] = (count, count / total, low, high)
+        flagged = effective < 30 or high - low > 0.30
+        out[v] = (count, count / total, low, high, len(known), effective, flagged)
     unknown = sum(amount(r) for r in items if value(r) is None)
     if unknown:
-        out[None] = (unknown, None, None, None)
+        out[None] = (unknown, None, None, None, None, None, None)
     return out
 
 
@@ -147,7 +160,7 @@ def test_origin_shares_by_hand(unseen, figure: str, kind: str, count: str) -> No
         for value, numbers in shares(rows, lambda r: r["origin"], kind == "ammunition").items():
             expected[(group, value or "Unknown")] = numbers
     check(figures[figure], expected, ("documented_in", "country"),
-          (count, "share", "ci_low", "ci_high"))
+          (count, "share", "ci_low", "ci_high", "n", "effective_n", "low_reliability"))
 
 
 def test_calibre_family_by_hand(unseen) -> None:
@@ -159,10 +172,10 @@ def test_calibre_family_by_hand(unseen) -> None:
                             else r["calibre_family"], kind == "ammunition")
             for value, numbers in family.items():
                 expected[(kind, group, value or "unknown")] = numbers
-            expected.setdefault((kind, group, "unknown"), (0, None, None, None))
+            expected.setdefault((kind, group, "unknown"), (0, *[None] * 6))
     got = {(r["item_kind"], r["documented_in"], r["family"]): r for r in figures["calibre_family"]}
-    for key, (count, share, _, _) in expected.items():
-        assert same((got[key]["count"], got[key]["share"]), (count, share)), key
+    for key, numbers in expected.items():
+        assert same(tuple(got[key][c] for c in MEASURES), numbers), key
     assert all(r["count"] == 0 for k, r in got.items() if k not in expected)
 
 
@@ -181,11 +194,9 @@ def test_manufacture_period_and_year_by_hand(unseen) -> None:
     expected_years: dict[tuple, int] = defaultdict(int)
     for kind in ("weapons", "ammunition"):
         for group, rows in groups([i for i in items if i["item_kind"] == kind]).items():
-            for value, (count, share, low, high) in shares(rows, period,
-                                                           kind == "ammunition").items():
+            for value, numbers in shares(rows, period, kind == "ammunition").items():
                 r = got[(kind, group, value or "unknown")]
-                assert same((r["count"], r["share"], r["ci_low"], r["ci_high"]),
-                            (count, share, low, high)), (kind, group, value)
+                assert same(tuple(r[c] for c in MEASURES), numbers), (kind, group, value)
             for item in rows:
                 if item["year_of_manufacture"] is not None:
                     expected_years[(kind, group, item["year_of_manufacture"])] += (
@@ -202,11 +213,11 @@ def test_eu_share_by_hand(unseen) -> None:
         for group, rows in groups([i for i in items if i["item_kind"] == kind]).items():
             eu = shares(rows, lambda r: None if r["origin_code"] is None
                         else r["origin_code"] in members, kind == "ammunition", (True, False))
-            count, share, low, high = eu[True]
+            count, *rest = eu[True]
             known = sum(v[0] for k, v in eu.items() if k is not None)
-            expected[(kind, group)] = (count, known, share, low, high)
+            expected[(kind, group)] = (count, known, *rest)
     check(figures["eu_share"], expected, ("item_kind", "documented_in"),
-          ("eu_count", "known_origin_count", "share", "ci_low", "ci_high"))
+          ("eu_count", "known_origin_count", *MEASURES[1:]))
 
 
 def test_anti_armour_recent_by_hand(unseen) -> None:
@@ -226,19 +237,52 @@ def test_anti_armour_recent_by_hand(unseen) -> None:
         if dated:
             recent_share = shares(dated, lambda r: r["year_of_manufacture"] >= 2014, True,
                                   (True, False))[True]
-            assert same((row["recent_units"], row["recent_share"], row["recent_share_ci_low"],
-                         row["recent_share_ci_high"]), recent_share)
+            assert same((row["recent_units"], *(row[f"recent_{c}"] for c in SHARE_COLUMNS)),
+                        recent_share)
         for prefix, pool in (("recent_eu_", recent), ("since_2010_eu_", since_2010)):
             eu_units = sum(r["quantity"] for r in pool if r["origin_code"] in members)
             assert row[f"{prefix}units"] == eu_units
             if pool:
                 eu = shares(pool, lambda r: None if r["origin_code"] is None
                             else r["origin_code"] in members, True, (True, False))
-                _, share, low, high = eu[True]
-                assert same((row[f"{prefix}share"], row[f"{prefix}share_ci_low"],
-                             row[f"{prefix}share_ci_high"]), (share, low, high))
+                assert same(tuple(row[f"{prefix}{c}"] for c in SHARE_COLUMNS), eu[True][1:])
             else:
-                assert row[f"{prefix}share"] is None
+                assert all(row[f"{prefix}{c}"] is None for c in SHARE_COLUMNS)
+
+
+def share_columns(row: Row) -> list[dict[str, Any]]:
+    """Every share of a figure row with its interval and sample size, by the contract's names:
+    share, ci_low, ... in one-share figures; <x>_share, <x>_share_ci_low, ... otherwise."""
+    names = [c for c in row if c == "share" or c.endswith("_share")]
+    return [{part: row[part if name == "share" else f"{name}_{part}"] if part != "share"
+             else row[name] for part in ("share", "ci_low", "ci_high", "n", "effective_n",
+                                         "low_reliability")} for name in names]
+
+
+def assert_shares_meet_the_contract(figures: dict[str, list[Row]]) -> int:
+    """The contract's requirements on every share; returns how many shares were checked."""
+    checked = 0
+    for figure, rows in figures.items():
+        for row in rows:
+            for s in share_columns(row):
+                if s["share"] is None:
+                    assert all(v is None for v in s.values()), (figure, row)
+                    continue
+                p, low, high, n, effective = (s[k] for k in ("share", "ci_low", "ci_high", "n",
+                                                             "effective_n"))
+                floor_low, floor_high = proportion_confint(p * n, n, method="wilson")
+                assert 0 <= low <= p <= high <= 1, (figure, row)
+                assert (low > 0) == (p > 0) and (high < 1) == (p < 1), (figure, row)
+                assert 0 < effective <= n and isinstance(n, int), (figure, row)
+                assert high - low >= floor_high - floor_low - 1e-12, (figure, row)
+                assert s["low_reliability"] is (effective < 30 or high - low > 0.30)
+                checked += 1
+    return checked
+
+
+def test_every_share_meets_the_contract(unseen) -> None:
+    _, figures = unseen
+    assert assert_shares_meet_the_contract(figures) > 150
 
 
 def test_settings_from_the_cli_change_the_figures(tmp_path: Path) -> None:

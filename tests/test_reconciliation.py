@@ -27,8 +27,8 @@ from pipeline.stages.reconcile import describe_failures, failed_checks, reconcil
 from tests.conftest import TODAY, write_dirty_raw_folder
 
 RULES = {"shares_sum_to_one", "share_equals_count_over_known", "share_within_interval",
-         "groups_add_up_to_all", "one_count_per_key", "summary_equals_breakdown",
-         "figure_matches_items"}
+         "interval_meets_contract", "groups_add_up_to_all", "one_count_per_key",
+         "summary_equals_breakdown", "figure_matches_items"}
 
 
 @pytest.fixture
@@ -115,6 +115,30 @@ IRAQ_AMMUNITION_OF_KNOWN_ORIGIN = ("(SELECT min(row_number) FROM items WHERE ori
         "UPDATE fig_anti_armour_recent SET recent_share_ci_high = 1.5 WHERE documented_in = 'All'",
         {("share_within_interval", "anti_armour_recent", "All")},
         id="interval-beyond-one"),
+    pytest.param(
+        "UPDATE fig_ammunition_by_origin SET ci_low = share - 0.001, ci_high = share + 0.001 "
+        "WHERE documented_in = 'Iraq' AND country = 'China'",
+        {("interval_meets_contract", "ammunition_by_origin", "Iraq")},
+        id="interval-narrower-than-wilson-on-the-records"),
+    pytest.param(
+        "UPDATE fig_anti_armour_recent SET recent_eu_share_ci_low = 0 WHERE documented_in = 'Iraq'",
+        {("interval_meets_contract", "anti_armour_recent", "Iraq")},
+        id="lower-bound-zero-for-a-positive-share"),
+    pytest.param(
+        "UPDATE fig_eu_share SET low_reliability = NOT low_reliability "
+        "WHERE item_kind = 'weapons' AND documented_in = 'Iraq'",
+        {("interval_meets_contract", "eu_share", "Iraq")},
+        id="low-reliability-not-as-the-rule-says"),
+    pytest.param(
+        "UPDATE fig_calibre_family SET effective_n = n + 1 "
+        "WHERE item_kind = 'ammunition' AND documented_in = 'Syria' AND family = 'nato'",
+        {("interval_meets_contract", "calibre_family", "Syria")},
+        id="effective-n-above-n"),
+    pytest.param(
+        "UPDATE fig_weapons_by_origin SET n = 5 WHERE documented_in = 'Iraq' "
+        "AND country = 'Unknown'",
+        {("interval_meets_contract", "weapons_by_origin", "Iraq")},
+        id="sample-size-of-an-empty-share"),
     pytest.param(
         "UPDATE fig_calibre_family SET count = count + 1 "
         "WHERE item_kind = 'ammunition' AND documented_in = 'Syria' AND family = 'nato'",

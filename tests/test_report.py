@@ -14,7 +14,14 @@ import pytest
 import vl_convert
 
 from pipeline.cli import TIMINGS_FILE
-from pipeline.report.charts import build_charts
+from pipeline.report.charts import LOW_RELIABILITY, build_charts
+from pipeline.report.html import (
+    LOW_RELIABILITY_MARK,
+    LOW_RELIABILITY_NOTE,
+    headlines,
+    reliability_flags,
+    table,
+)
 from pipeline.stages.figures import read_figures
 from tests.conftest import build, write_dirty_raw_folder
 
@@ -125,3 +132,31 @@ def test_index_renders_in_headless_chromium_offline(sample_build: tuple[Path, Pa
     subprocess.run([CHROMIUM, *offline, f"--screenshot={shot}", "--window-size=1200,4000",
                     index.as_uri()], capture_output=True, timeout=120, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 100_000
+
+
+def test_low_reliability_shares_are_marked_and_explained(sample_build: tuple[Path, Path]
+                                                         ) -> None:
+    """Every flagged share, and only those, carries the mark in the tables and headlines;
+    the note that explains it is shown where a mark is; charts draw flagged bars pale."""
+    with duckdb.connect(str(sample_build[0]), read_only=True) as con:
+        figures = read_figures(con)
+    flagged = 0
+    for frame in figures.values():
+        flags = reliability_flags(frame.columns)
+        shown = table(frame)
+        for row, cells in zip(frame.iter_rows(named=True), shown["rows"], strict=True):
+            for column, cell in zip(frame.columns, cells, strict=True):
+                expected = column in flags and bool(row[flags[column]])
+                assert cell.text.endswith(LOW_RELIABILITY_MARK) is expected, (column, row)
+                flagged += expected
+        assert shown["marked"] is any(frame[f].any() for f in flags.values())
+    assert flagged > 0
+    marked = [h for h in headlines(figures) if h.low_reliability]
+    assert marked and all(h.value for h in marked)
+    html = (sample_build[1] / "index.html").read_text()
+    assert html.count(LOW_RELIABILITY_NOTE) >= 2  # headlines and a table
+    bars = [row for chart in build_charts(figures).values()
+            for rows in chart.to_dict().get("datasets", {}).values() for row in rows
+            if "reliability" in row]
+    assert any(row["reliability"] == LOW_RELIABILITY for row in bars)
+    assert all((row["reliability"] == LOW_RELIABILITY) is row["low_reliability"] for row in bars)

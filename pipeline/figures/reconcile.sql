@@ -145,19 +145,20 @@ FROM (
 CREATE OR REPLACE TEMP VIEW reconcile_shares AS
 WITH breakdowns AS (
     SELECT 'weapons_by_origin' AS figure, 'weapons' AS item_kind, documented_in AS grp,
-           country AS key, weapons AS value, country <> 'Unknown' AS known, share, ci_low, ci_high
+           country AS key, weapons AS value, country <> 'Unknown' AS known, share, ci_low, ci_high,
+           n, effective_n, low_reliability
     FROM fig_weapons_by_origin
     UNION ALL
     SELECT 'ammunition_by_origin', 'ammunition', documented_in, country, units,
-           country <> 'Unknown', share, ci_low, ci_high
+           country <> 'Unknown', share, ci_low, ci_high, n, effective_n, low_reliability
     FROM fig_ammunition_by_origin
     UNION ALL
     SELECT 'calibre_family', item_kind, documented_in, family, count, family <> 'unknown', share,
-           ci_low, ci_high
+           ci_low, ci_high, n, effective_n, low_reliability
     FROM fig_calibre_family
     UNION ALL
     SELECT 'manufacture_period', item_kind, documented_in, period, count, period <> 'unknown',
-           share, ci_low, ci_high
+           share, ci_low, ci_high, n, effective_n, low_reliability
     FROM fig_manufacture_period
 ),
 with_denominator AS (
@@ -169,27 +170,34 @@ anti_armour_denominators AS (
     SELECT grp, measure, value FROM reconcile_item_counts WHERE figure = 'anti_armour_recent'
 ),
 anti_armour AS (
-    SELECT documented_in AS grp, measure, value, share, ci_low, ci_high
+    SELECT documented_in AS grp, measure, value, share, ci_low, ci_high, n, effective_n,
+           low_reliability
     FROM fig_anti_armour_recent
-    UNPIVOT INCLUDE NULLS ((value, share, ci_low, ci_high) FOR measure IN (
-        (recent_units, recent_share, recent_share_ci_low, recent_share_ci_high)
-            AS recent_share,
-        (recent_eu_units, recent_eu_share, recent_eu_share_ci_low, recent_eu_share_ci_high)
+    UNPIVOT INCLUDE NULLS (
+        (value, share, ci_low, ci_high, n, effective_n, low_reliability) FOR measure IN (
+        (recent_units, recent_share, recent_share_ci_low, recent_share_ci_high, recent_share_n,
+         recent_share_effective_n, recent_share_low_reliability) AS recent_share,
+        (recent_eu_units, recent_eu_share, recent_eu_share_ci_low, recent_eu_share_ci_high,
+         recent_eu_share_n, recent_eu_share_effective_n, recent_eu_share_low_reliability)
             AS recent_eu_share,
         (since_2010_eu_units, since_2010_eu_share, since_2010_eu_share_ci_low,
-         since_2010_eu_share_ci_high) AS since_2010_eu_share))
+         since_2010_eu_share_ci_high, since_2010_eu_share_n, since_2010_eu_share_effective_n,
+         since_2010_eu_share_low_reliability) AS since_2010_eu_share))
 )
 SELECT figure, item_kind, grp, key, known, known_total, 'share' AS measure, share, ci_low,
-       ci_high, CASE WHEN known AND known_total > 0 THEN value / known_total END AS recomputed
+       ci_high, CASE WHEN known AND known_total > 0 THEN value / known_total END AS recomputed,
+       n, effective_n, low_reliability
 FROM with_denominator
 UNION ALL
 SELECT 'eu_share', item_kind, documented_in, 'EU', true, known_origin_count, 'share', share,
        ci_low, ci_high,
-       CASE WHEN known_origin_count > 0 THEN eu_count / known_origin_count END
+       CASE WHEN known_origin_count > 0 THEN eu_count / known_origin_count END,
+       n, effective_n, low_reliability
 FROM fig_eu_share
 UNION ALL
 SELECT 'anti_armour_recent', 'ammunition', a.grp, NULL, true, d.value, a.measure, a.share,
-       a.ci_low, a.ci_high, CASE WHEN d.value > 0 THEN a.value / d.value END
+       a.ci_low, a.ci_high, CASE WHEN d.value > 0 THEN a.value / d.value END,
+       a.n, a.effective_n, a.low_reliability
 FROM anti_armour AS a
 LEFT JOIN anti_armour_denominators AS d ON d.grp = a.grp AND d.measure = CASE a.measure
     WHEN 'recent_share' THEN 'known_year_units'
@@ -250,6 +258,25 @@ intervals AS (
                               AND reconcile_at_most(share, ci_high)
                               AND reconcile_at_most(ci_high, 1.0), false) END AS passed
     FROM reconcile_shares
+),
+-- ... and meets the contract's requirements on an interval and its sample size: never narrower
+-- than the Wilson interval on n independent draws of the same share, a lower bound above 0 for
+-- a share above 0 and an upper bound below 1 for a share below 1, 0 < effective_n <= n,
+-- low_reliability when effective_n < 30 or the interval is wider than 0.30; all empty where the
+-- share is. expected is Wilson's width, actual the interval's.
+sample_sizes AS (
+    SELECT 'interval_meets_contract' AS rule, figure, item_kind, grp, key, measure,
+           2 * z * sqrt(share * (1 - share) / n + z ^ 2 / (4 * n ^ 2)) / (1 + z ^ 2 / n)
+               AS expected,
+           ci_high - ci_low AS actual,
+           CASE WHEN share IS NULL
+                THEN n IS NULL AND effective_n IS NULL AND low_reliability IS NULL
+                ELSE coalesce(reconcile_at_most(expected, actual)
+                              AND (ci_low > 0) = (share > 0) AND (ci_high < 1) = (share < 1)
+                              AND effective_n > 0 AND effective_n <= n
+                              AND low_reliability = (effective_n < 30 OR actual > 0.30),
+                              false) END AS passed
+    FROM reconcile_shares, (SELECT 1.959963984540054 AS z)
 ),
 -- 3. Per key and column, the countries' counts add up to All's (sites and days are distinct
 -- counts: a site or day can be in two countries, so they are checked against items instead).
@@ -323,6 +350,7 @@ compared AS (
     SELECT *, reconcile_shares_agree(expected, actual) AS passed FROM sums
     UNION ALL BY NAME SELECT *, reconcile_shares_agree(expected, actual) AS passed FROM recomputed
     UNION ALL BY NAME SELECT * FROM intervals
+    UNION ALL BY NAME SELECT * FROM sample_sizes
     UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM groups_to_all
     UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM one_row
     UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM summary

@@ -1,34 +1,13 @@
--- Every share with its 95% interval, from figure_facts.
+-- Every share with what its interval needs, from figure_facts. The figures stage then computes
+-- effective_n, ci_low, ci_high and low_reliability from these columns (pipeline/intervals.py:
+-- the Korn-Graubard interval needs beta quantiles, which DuckDB does not have) and adds them to
+-- figure_shares before figures.sql runs.
 --
--- Weapons are counted in items and each item is independent: Wilson score interval.
--- Ammunition is counted in units, and the units of one record are not independent (a crate of
--- 1,200 rounds is one observation of a lot, not 1,200): the share is a ratio estimator over
--- records (clusters) and its interval uses the linearised (Taylor) variance of that ratio,
---   var(p) = n / (n - 1) * sum_i (y_i - p * m_i)^2 / (sum_i m_i)^2,
--- where m_i is the record's units and y_i its units in the category (m_i or 0). It is closed
--- form, hence deterministic. Both intervals are clipped to [0, 1].
-CREATE OR REPLACE MACRO z95() AS 1.959963984540054;
-
--- At k = 0 (k = n) the bound is 0 (1) exactly: computed, it drifts by a rounding error.
-CREATE OR REPLACE MACRO wilson_low(k, n) AS
-    CASE WHEN n > 0 AND k = 0 THEN 0.0 WHEN n > 0 THEN greatest(0.0,
-        ((k / n) + z95() ^ 2 / (2 * n)
-         - z95() * sqrt((k / n) * (1 - k / n) / n + z95() ^ 2 / (4 * n ^ 2)))
-        / (1 + z95() ^ 2 / n)) END;
-
-CREATE OR REPLACE MACRO wilson_high(k, n) AS
-    CASE WHEN n > 0 AND k = n THEN 1.0 WHEN n > 0 THEN least(1.0,
-        ((k / n) + z95() ^ 2 / (2 * n)
-         + z95() * sqrt((k / n) * (1 - k / n) / n + z95() ^ 2 / (4 * n ^ 2)))
-        / (1 + z95() ^ 2 / n)) END;
-
--- units_in/units_all: units in the category / all known units, sq_in/sq_all: the same sums of
--- squared record sizes, n: records with a known value.
-CREATE OR REPLACE MACRO cluster_half_width(units_in, units_all, sq_in, sq_all, n) AS
-    CASE WHEN n > 1 AND units_all > 0 THEN z95() * sqrt(
-        n / (n - 1)
-        * ((1 - units_in / units_all) ^ 2 * sq_in + (units_in / units_all) ^ 2 * (sq_all - sq_in))
-        / units_all ^ 2) END;
+-- n: the denominator's records for ammunition (counted in units), its items for any other kind.
+-- squares, known_squares: the category's and the denominator's sums of squared record sizes
+-- (units), from which the effective number of records is computed (a crate of 1,200 rounds is
+-- one observation of a lot, not 1,200). n is empty where the share is (Unknown, unknown,
+-- nothing known).
 
 -- Closed dimensions list every value, so a share of zero is a row (with its interval) and
 -- tables keep their shape from build to build. Origin lists only the countries observed.
@@ -77,24 +56,12 @@ with_totals AS (
     FROM by_value
     WINDOW w AS (PARTITION BY dimension, item_kind, documented_in)
 ),
-intervals AS (
+sizes AS (
     SELECT *,
            CASE WHEN known AND known_count > 0 THEN count / known_count END AS share,
-           -- At a share of exactly 0 or 1 the linearised variance is 0, and an interval of zero
-           -- width would claim certainty, so those fall back to Wilson over records.
-           item_kind = 'weapons' OR count = 0 OR count = known_count AS use_wilson,
-           CASE WHEN item_kind = 'weapons' THEN count
-                WHEN count = 0 THEN 0 ELSE known_records END AS wilson_k,
-           CASE WHEN item_kind = 'weapons' THEN known_count ELSE known_records END AS wilson_n,
-           cluster_half_width(count, known_count, squares, known_squares, known_records)
-               AS half_width
+           CASE WHEN item_kind = 'ammunition' THEN known_records ELSE known_count END AS sample_n
     FROM with_totals
 )
 SELECT dimension, item_kind, documented_in, value, known, count, known_count, share,
-       CASE WHEN share IS NULL THEN NULL
-            WHEN use_wilson THEN wilson_low(wilson_k, wilson_n)
-            ELSE greatest(0.0, share - half_width) END AS ci_low,
-       CASE WHEN share IS NULL THEN NULL
-            WHEN use_wilson THEN wilson_high(wilson_k, wilson_n)
-            ELSE least(1.0, share + half_width) END AS ci_high
-FROM intervals;
+       CASE WHEN share IS NOT NULL THEN sample_n END::BIGINT AS n, squares, known_squares
+FROM sizes;

@@ -9,17 +9,23 @@ import vl_convert
 WIDTH = 420
 SHARE_AXIS = alt.Axis(format="%", title="share (95% interval)")
 MAX_CHAIN_BARS = 60
+LOW_RELIABILITY = "low reliability"  # pale bars; docs/figures.md says when
 
 
 def _share_bars(frame: pl.DataFrame, category: str, title: str, sort: list[str] | str,
                 row: str | None = None) -> alt.Chart | alt.FacetChart:
     """Horizontal bars of `share` per `category`, with the interval as a rule."""
-    data = frame.filter(pl.col("share").is_not_null())
+    data = frame.filter(pl.col("share").is_not_null()).with_columns(
+        reliability=pl.when(pl.col("low_reliability")).then(pl.lit(LOW_RELIABILITY))
+        .otherwise(pl.lit("")))
     y = alt.Y(f"{category}:N", sort=sort, title=None)
     base = alt.Chart(data).encode(y=y)
-    bars = base.mark_bar(color="#4c78a8").encode(
+    bars = base.mark_bar().encode(
         x=alt.X("share:Q", axis=SHARE_AXIS, scale=alt.Scale(domain=[0, 1])),
-        tooltip=[category, alt.Tooltip("share:Q", format=".1%")],
+        color=alt.Color("reliability:N", title=None, legend=alt.Legend(values=[LOW_RELIABILITY]),
+                        scale=alt.Scale(domain=["", LOW_RELIABILITY],
+                                        range=["#4c78a8", "#bcd0e6"])),
+        tooltip=[category, alt.Tooltip("share:Q", format=".1%"), "reliability"],
     )
     rules = base.mark_rule(color="#222").encode(x="ci_low:Q", x2="ci_high:Q")
     layered = alt.layer(bars, rules).properties(width=WIDTH)
@@ -64,7 +70,8 @@ def build_charts(figures: dict[str, pl.DataFrame]) -> dict[str, alt.TopLevelMixi
         "documented_in",
         *[pl.struct(measure=pl.lit(label), share=pl.col(f"{prefix}share"),
                     ci_low=pl.col(f"{prefix}share_ci_low"),
-                    ci_high=pl.col(f"{prefix}share_ci_high")).alias(label)
+                    ci_high=pl.col(f"{prefix}share_ci_high"),
+                    low_reliability=pl.col(f"{prefix}share_low_reliability")).alias(label)
           for prefix, label in (("recent_", "made recently"),
                                 ("recent_eu_", "of those, made in the EU"),
                                 ("since_2010_eu_", "made since 2010 in the EU"))],

@@ -15,11 +15,17 @@ from markupsafe import Markup
 
 from pipeline.report.diversion import TransferStory
 from pipeline.report.quality import EXAMPLES_PER_GROUP, QualitySummary
+from pipeline.tables import LOW_RELIABILITY_EFFECTIVE_N, LOW_RELIABILITY_WIDTH
 
 TITLE = "Weapons and ammunition documented: published figures"
 CAPTIONS = {"diversion_chains": "Bars: days from shipment to recovery, one per recovered item; "
                                 "colour: transfer."}
-SHARE_CAPTION = "Bars: share; lines: 95% interval."
+SHARE_CAPTION = "Bars: share; lines: 95% interval; pale bars: low reliability."
+LOW_RELIABILITY_MARK = "\u2020"  # a dagger after the share
+LOW_RELIABILITY_NOTE = (f"{LOW_RELIABILITY_MARK} Low reliability: the share rests on fewer than "
+                        f"{LOW_RELIABILITY_EFFECTIVE_N:g} effective observations, or its 95% "
+                        f"interval is wider than {LOW_RELIABILITY_WIDTH:.0%} points. Quote it "
+                        f"with its interval, or not at all.")
 _environment = jinja2.Environment(
     loader=jinja2.PackageLoader("pipeline.report", "templates"),
     autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
@@ -30,6 +36,7 @@ _environment = jinja2.Environment(
 class Cell:
     text: str
     numeric: bool
+    marked: bool = False  # a low-reliability share
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class Headline:
     value: str
     label: str
     ci: str | None = None
+    low_reliability: bool = False
 
 
 def percent(value: float | None) -> str:
@@ -58,10 +66,28 @@ def cell(column: str, value: Any) -> Cell:
     return Cell(str(value), False)
 
 
+def reliability_flags(columns: list[str]) -> dict[str, str]:
+    """Each share column of a figure and the column that flags it as low-reliability: `share`
+    and `low_reliability`, or `<x>_share` and `<x>_share_low_reliability`."""
+    return {c: flag for c in columns
+            if (flag := "low_reliability" if c == "share" else f"{c}_low_reliability")
+            in columns and (c == "share" or c.endswith("_share"))}
+
+
+def _marked(column: str, value: Any, row: dict[str, Any], flags: dict[str, str]) -> Cell:
+    shown = cell(column, value)
+    if column in flags and row[flags[column]]:
+        return Cell(f"{shown.text} {LOW_RELIABILITY_MARK}", shown.numeric, marked=True)
+    return shown
+
+
 def table(frame: pl.DataFrame) -> dict[str, Any]:
-    return {"columns": frame.columns,
-            "rows": [[cell(c, v) for c, v in zip(frame.columns, row, strict=True)]
-                     for row in frame.iter_rows()]}
+    """Columns and cells of a frame; low-reliability shares carry LOW_RELIABILITY_MARK."""
+    flags = reliability_flags(frame.columns)
+    rows = [[_marked(c, v, row, flags) for c, v in row.items()]
+            for row in frame.iter_rows(named=True)]
+    return {"columns": frame.columns, "rows": rows,
+            "marked": any(c.marked for row in rows for c in row)}
 
 
 def _interval(low: float | None, high: float | None) -> str | None:
@@ -71,7 +97,8 @@ def _interval(low: float | None, high: float | None) -> str | None:
 def _share_headline(row: dict[str, Any], label: str, prefix: str = "") -> Headline:
     low = row[f"{prefix}share_ci_low" if prefix else "ci_low"]
     high = row[f"{prefix}share_ci_high" if prefix else "ci_high"]
-    return Headline(percent(row[f"{prefix}share"]), label, _interval(low, high))
+    flag = row[f"{prefix}share_low_reliability" if prefix else "low_reliability"]
+    return Headline(percent(row[f"{prefix}share"]), label, _interval(low, high), bool(flag))
 
 
 def _where(group: str) -> str:
@@ -137,5 +164,7 @@ def render_index(
         "files": table(files),
         "reference": table(pl.DataFrame(statistics["input"]["reference_files"])),
         "macros": _environment.get_template("macros.html.j2").module,
+        "low_reliability_mark": LOW_RELIABILITY_MARK,
+        "low_reliability_note": LOW_RELIABILITY_NOTE,
     }
     return _environment.get_template("index.html.j2").render(context)

@@ -19,10 +19,10 @@ import polars as pl
 from pipeline.stages.discover import sha256_of
 from pipeline.stages.figures import FigureSettings
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 """Version of the published figures' interface (shared/spec/figures.md); bump on any change."""
 
-LIBRARIES = ("armtrace", "altair", "dagster", "duckdb", "polars", "pycountry",
+LIBRARIES = ("armtrace", "altair", "dagster", "duckdb", "numpy", "polars", "pycountry", "scipy",
              "vl-convert-python")
 SYNTHETIC_MARKER = "SYNTHETIC.md"
 

@@ -1,9 +1,11 @@
 """Stage 6: the published figures, computed in DuckDB SQL from `items` (and `transfers`).
 
 The SQL lives in pipeline/figures/*.sql: facts.sql turns items into one long table of facts,
-shares.sql computes every share with its interval, figures.sql shapes the contract's tables,
+shares.sql computes every share with its sample size, figures.sql shapes the contract's tables,
 diversion.sql matches items to documented transfers (diversion_chains, diversion_issues).
-This module only supplies the settings and runs the files in order.
+This module supplies the settings, runs the files in order and, between shares.sql and
+figures.sql, adds each share's interval (pipeline/intervals.py) to the few hundred rows of
+figure_shares: the Korn-Graubard interval needs beta quantiles, which DuckDB does not have.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 
+from pipeline.intervals import korn_graubard, low_reliability, units_effective_n, wilson
+
 SQL_DIR = Path(__file__).resolve().parent.parent / "figures"
-SQL_FILES = ("facts.sql", "shares.sql", "figures.sql", "diversion.sql")
+SHARE_SQL_FILES = ("facts.sql", "shares.sql")  # then the intervals, then:
+FIGURE_SQL_FILES = ("figures.sql", "diversion.sql")
 
 FIGURE_IDS = (
     "documentation_summary", "weapons_by_origin", "ammunition_by_origin", "calibre_family",
@@ -74,9 +80,44 @@ def compute_figures(con: duckdb.DuckDBPyConnection, settings: FigureSettings) ->
     con.register("period_frame", periods(settings.period_edges))
     con.execute("CREATE OR REPLACE TEMP TABLE periods AS SELECT * FROM period_frame")
     con.unregister("period_frame")
-    for name in SQL_FILES:
+    for name in SHARE_SQL_FILES:
+        con.execute((SQL_DIR / name).read_text())
+    shares = con.sql("SELECT * FROM figure_shares").pl()
+    con.register("shares_frame", with_intervals(shares))
+    con.execute("CREATE OR REPLACE TEMP TABLE figure_shares AS SELECT * FROM shares_frame")
+    con.unregister("shares_frame")
+    for name in FIGURE_SQL_FILES:
         con.execute((SQL_DIR / name).read_text())
     return settings
+
+
+def with_intervals(shares: pl.DataFrame) -> pl.DataFrame:
+    """Add effective_n, ci_low, ci_high and low_reliability to figure_shares' rows (share, n,
+    count, known_count, squares, known_squares, item_kind): ammunition (counted in units),
+    Korn-Graubard on the effective number of records; any other kind (counted in items),
+    Wilson on its n items. All four are empty where the share is.
+
+    A new share figure gets all of this by adding its dimension to facts.sql and selecting
+    share, ci_low, ci_high, n, effective_n and low_reliability from figure_shares in
+    figures.sql; `_share_columns` in pipeline/tables.py documents the columns, and the report
+    marks the share by those names."""
+    defined = shares.filter(pl.col("share").is_not_null())
+    share, n = defined["share"].to_numpy(), defined["n"].to_numpy()
+    items = (defined["item_kind"] != "ammunition").to_numpy()
+    sums = defined.select(pl.col("count", "squares", "known_count", "known_squares")
+                          .cast(pl.Float64))  # exact: integers below 2^53
+    effective_n = np.where(items, n, units_effective_n(*sums.to_numpy().T, n))
+    items_low, items_high = wilson(share, n)
+    units_low, units_high = korn_graubard(share, effective_n, n)
+    low, high = np.where(items, items_low, units_low), np.where(items, items_high, units_high)
+    computed = defined.with_columns(
+        effective_n=pl.Series(effective_n, dtype=pl.Float64),
+        ci_low=pl.Series(low, dtype=pl.Float64), ci_high=pl.Series(high, dtype=pl.Float64),
+        low_reliability=pl.Series(low_reliability(effective_n, low, high), dtype=pl.Boolean))
+    empty = shares.filter(pl.col("share").is_null()).with_columns(
+        effective_n=pl.lit(None, pl.Float64), ci_low=pl.lit(None, pl.Float64),
+        ci_high=pl.lit(None, pl.Float64), low_reliability=pl.lit(None, pl.Boolean))
+    return pl.concat([computed, empty])
 
 
 def save_settings(con: duckdb.DuckDBPyConnection, settings: FigureSettings) -> None:
