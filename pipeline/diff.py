@@ -128,8 +128,8 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[
                     for key in sorted(after.keys() - before.keys(), key=str)]
         for key in sorted(before.keys() & after.keys(), key=str):
             columns = _key_columns(figure, before[key])
-            for column in before[key]:
-                was, now = before[key][column], after[key].get(column)
+            for column in dict.fromkeys([*before[key], *after[key]]):  # a new column too
+                was, now = before[key].get(column), after[key].get(column)
                 if was != now:
                     changes.append(Change("changed", figure, key, column, was, now,
                                           _past(was, now, tolerance), columns))
@@ -150,8 +150,15 @@ def context_lines(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """What else differs: the settings, the input and the software behind the figures."""
     lines = []
     for part in ("settings", "libraries"):
-        if old.get(part) != new.get(part):
-            lines.append(f"{part}: {old.get(part)} -> {new.get(part)}")
+        before, after = old.get(part) or {}, new.get(part) or {}
+        if not isinstance(before, dict) or not isinstance(after, dict):
+            if before != after:
+                lines.append(f"{part}: {before} -> {after}")
+            continue
+        for name in sorted(before.keys() | after.keys()):  # only what differs, by name
+            if before.get(name) != after.get(name):
+                lines.append(f"{part}: {name} {before.get(name, 'absent')} -> "
+                             f"{after.get(name, 'absent')}")
     old_input, new_input = old.get("input", {}), new.get("input", {})
     if old_input.get("sha256") == new_input.get("sha256"):
         return lines

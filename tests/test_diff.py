@@ -122,7 +122,7 @@ def test_settings_and_inputs_that_differ_are_reported(
     new["input"] = {"sha256": "b", "files": [{"path": "items/b.csv", "sha256": "2"}]}
     assert run(tmp_path, new) == 0  # the figures themselves did not change
     out = capsys.readouterr().out
-    assert "settings:" in out and "input removed: items/a.csv" in out
+    assert "settings: recent_from 2014 -> 2015\n" in out and "input removed: items/a.csv" in out
     assert "input added: items/b.csv" in out
 
 
@@ -133,3 +133,14 @@ def test_a_file_that_is_not_statistics_is_a_usage_error(
     assert main(["diff", str(tmp_path / "x.json"), str(tmp_path / "ok.json")]) == 2
     assert "is not a statistics.json" in capsys.readouterr().err
     assert main(["diff", str(tmp_path / "missing.json"), str(tmp_path / "ok.json")]) == 2
+
+
+def test_a_column_that_appears_or_vanishes_is_a_change(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = copy.deepcopy(BASE)
+    new["figures"]["weapons_by_origin"][0]["n"] = 1800
+    del new["figures"]["weapons_by_origin"][0]["ci_high"]
+    assert run(tmp_path, new, "--tolerance", "1") == 1
+    out = capsys.readouterr().out
+    assert "weapons_by_origin[All, China].n: empty -> 1800" in out
+    assert "weapons_by_origin[All, China].ci_high: 46.00% -> empty" in out
