@@ -284,8 +284,8 @@ class FigureConfig(dg.Config):
 def figures(
     context: dg.AssetExecutionContext, config: FigureConfig, duckdb: DuckDBResource
 ) -> dg.MaterializeResult:
-    """Every published figure (shared/spec/figures.md) as a fig_<id> table, computed in SQL
-    from items, and the settings used as figure_settings."""
+    """Every published figure (docs/figures.md) as a `fig_<id>` table, computed in SQL
+    from `items`, and the settings used as `figure_settings`."""
     with duckdb.get_connection() as con:
         settings = compute_figures(con, config.settings())
         save_settings(con, settings)

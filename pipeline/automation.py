@@ -54,8 +54,17 @@ def build_request(paths: Paths, trigger: str) -> dg.RunRequest | dg.SkipReason:
     # schedule's ticks are a day apart and a failed day should be tried again the next.
     return dg.RunRequest(
         run_key=f"{trigger}-{current.fingerprint}" if trigger == "raw-folder" else None,
-        tags={"armtrace/trigger": trigger, "armtrace/fingerprint": current.fingerprint[:12]},
+        tags=run_tags(trigger, current.fingerprint),
     )
+
+
+def run_tags(trigger: str, fingerprint: str | None) -> dict[str, str]:
+    """The tags of a build run: what started it (`raw-folder`, `daily`, `cli`) and the
+    fingerprint of the inputs it builds, so runs can be found and compared in the UI."""
+    tags = {"armtrace/trigger": trigger}
+    if fingerprint:
+        tags["armtrace/fingerprint"] = fingerprint[:12]
+    return tags
 
 
 @dg.sensor(job_name=BUILD_JOB, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,

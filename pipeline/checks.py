@@ -14,9 +14,13 @@ report and the publish step, and the previous database and reports stay as they 
 """
 
 
+import shlex
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
+from duckdb import DuckDBPyConnection
 
 from pipeline.assets import counts, curated_tables, figures, preview, resolved_rows, run_cut_off
 from pipeline.resources import ArmtraceFolders, SuiteProcess, ValidationSettings
@@ -142,14 +146,56 @@ def row_accounting(duckdb: DuckDBResource,
                        "examples": [f"rows in {rows['rows_in']}, placed {placed}"]})
     limit = validation.max_quarantined_share
     if share > limit:
+        with duckdb.get_connection() as con:
+            details = quarantine_details(con, Path(duckdb.database))
         failed.append({"expectation": "quarantined_share_at_most_max", "column": None,
                        "severity": "ERROR", "unexpected": rows["quarantined"],
                        "examples": [f"quarantined share {share:.4f} > "
-                                    f"--max-quarantined-share {limit:g}"]})
+                                    f"--max-quarantined-share {limit:g}"],
+                       "details": details})
     return dg.AssetCheckResult(passed=not failed, metadata={
         **rows, "quarantined_share": share,
         "max_quarantined_share": validation.max_quarantined_share,
         "failed": dg.MetadataValue.json(failed)})
+
+
+SHOWN_QUARANTINE_GROUPS = 5
+QUARANTINED_BY_FILE_SQL = """
+WITH by_reason AS (
+    SELECT source_file, reason, count(*) AS rows
+    FROM (SELECT source_file, unnest(reasons) AS reason FROM quarantine) GROUP BY ALL)
+SELECT source_file, any_value(file_rows) AS rows,
+       string_agg(reason || ' ' || by_reason.rows, ', '
+                  ORDER BY by_reason.rows DESC, reason) AS reasons
+FROM (SELECT source_file, count(*) AS file_rows FROM quarantine GROUP BY ALL)
+     JOIN by_reason USING (source_file)
+GROUP BY source_file ORDER BY rows DESC, source_file
+"""
+QUARANTINED_BY_REASON_SQL = """
+SELECT reason, count(*) AS rows FROM (SELECT unnest(reasons) AS reason FROM quarantine)
+GROUP BY ALL ORDER BY rows DESC, reason
+"""
+INSPECT_QUARANTINE_SQL = ("SELECT source_file, source_line, reasons, problems, cells "
+                          "FROM quarantine ORDER BY source_file, source_line")
+
+
+def quarantine_details(con: DuckDBPyConnection, database: Path) -> list[str]:
+    """What a blocked build quarantined, for the one who has to fix it: the files with the
+    most quarantined rows and their reasons, the commonest reasons, and how to look at the
+    rows in the database the build leaves behind."""
+    files = con.sql(QUARANTINED_BY_FILE_SQL).fetchall()
+    reasons = con.sql(QUARANTINED_BY_REASON_SQL).fetchall()
+    top = SHOWN_QUARANTINE_GROUPS
+    lines = [f"quarantined rows by file ({min(top, len(files))} of {len(files)} files):"]
+    lines += [f"{rows:>8,}  {path}: {why}" for path, rows, why in files[:top]]
+    lines.append(f"by reason ({min(top, len(reasons))} of {len(reasons)}; a row may have "
+                 f"more than one):")
+    lines += [f"{rows:>8,}  {reason}" for reason, rows in reasons[:top]]
+    command = shlex.join(["armtrace", "sql", "--curated", str(database.parent),
+                          INSPECT_QUARANTINE_SQL, "--format", "csv"])
+    lines += [f"the blocked build's database, kept until the next build: {database}",
+              f"  every quarantined row: {command}"]
+    return lines
 
 
 @dg.asset_check(asset=figures, blocking=True, name="reconciliation")

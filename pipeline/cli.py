@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import duckdb
-import polars as pl
 
+from pipeline import sql_output
 from pipeline.fingerprint import (
     current_manifest,
     damaged_database,
@@ -40,7 +40,6 @@ from pipeline.outputs import (
     probe_writable,
 )
 from pipeline.paths import ENV_CORRECTIONS_DIR, Paths
-from pipeline.safe_csv import write_safe_csv
 from pipeline.stages.clean import cut_off_date
 from pipeline.stages.discover import RawFileChanged, RawFolderError
 from pipeline.stages.publish import finish_interrupted_publish
@@ -151,9 +150,13 @@ def build_run_config(today: str | None, figures: dict[str, object] | None) -> di
 
 
 def run_build(paths: Paths, run_config: dict, max_quarantined_share: float,
-              handler: _ProgressHandler | None = None) -> dg.ExecuteInProcessResult:
+              handler: _ProgressHandler | None = None,
+              fingerprint: str | None = None) -> dg.ExecuteInProcessResult:
+    """Run the build job in this process, tagged as started by the CLI (and with the
+    fingerprint of its inputs, when given) like the sensor's and the schedule's runs."""
     import dagster as dg
 
+    from pipeline.automation import run_tags
     from pipeline.definitions import BUILD_JOB, build_definitions
     from pipeline.resources import ValidationSettings
 
@@ -163,11 +166,13 @@ def run_build(paths: Paths, run_config: dict, max_quarantined_share: float,
                                 dg.Definitions(loggers={"progress": progress_logger(handler)}))
     with _instance() as instance:
         return execute_without_output_capture(defs.resolve_job_def(BUILD_JOB), run_config,
-                                              instance)
+                                              instance, run_tags("cli", fingerprint))
 
 
 def execute_without_output_capture(job: dg.JobDefinition, run_config: dict,
-                                   instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+                                   instance: dg.DagsterInstance,
+                                   tags: dict[str, str] | None = None
+                                   ) -> dg.ExecuteInProcessResult:
     """`job.execute_in_process`, except that the result does not keep every step's output.
 
     execute_in_process holds each output in memory for `result.output_for_node`, so every
@@ -183,7 +188,8 @@ def execute_without_output_capture(job: dg.JobDefinition, run_config: dict,
     ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={})
     return core_execute_in_process(
         run_config=run_config, job=InMemoryJob(job_def=ephemeral), instance=instance,
-        output_capturing_enabled=False, raise_on_error=False, run_tags=job.run_tags)
+        output_capturing_enabled=False, raise_on_error=False,
+        run_tags={**job.run_tags, **(tags or {})})
 
 
 def write_timings(path: Path, handler: _ProgressHandler) -> None:
@@ -216,21 +222,38 @@ ORDER BY measure
 """
 
 
+UNREADABLE_SQL = """
+SELECT path, problem FROM source_files WHERE status = 'unreadable' ORDER BY path
+"""
+SHOWN_UNREADABLE = 20
+
+
 def print_summary(database: Path) -> None:
     from pipeline.report.quality import vocabulary_lines
 
     try:
         with duckdb.connect(str(database), read_only=True) as con:
             rows = con.sql(SUMMARY_SQL).fetchall() + con.sql(BREAKDOWN_SQL).fetchall()
+            unreadable = con.sql(UNREADABLE_SQL).fetchall()
             vocabulary = vocabulary_lines(con)
     except duckdb.Error as error:
         raise damaged_database(database, error) from None
     width = max(len(measure) for measure, _ in rows)
     for measure, value in rows:
         print(f"{measure:<{width}}  {value:>9,}")
+    print_unreadable(unreadable)
     for line in vocabulary:
         print(line)
     print(f"database: {database}")
+
+
+def print_unreadable(files: list[tuple[str, str]]) -> None:
+    """Each unreadable file by name (under the raw folder) and why, the first SHOWN_UNREADABLE."""
+    for path, problem in files[:SHOWN_UNREADABLE]:
+        print(f"unreadable: {path}: {problem}")
+    if len(files) > SHOWN_UNREADABLE:
+        print(f"unreadable: and {len(files) - SHOWN_UNREADABLE:,} more: "
+              f'armtrace sql "{UNREADABLE_SQL.strip()}"')
 
 
 def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -264,27 +287,31 @@ def _failed_expectations(result: dg.ExecuteInProcessResult, docs: Path) -> list[
             lines.append(f"{check}{severity}: {failure['expectation']}{column}: "
                          f"{failure['unexpected']} unexpected")
             lines += [f"    e.g. {example}" for example in failure["examples"]]
+            lines += [f"    {detail}" for detail in failure.get("details", [])]
     if lines:
         lines.append(f"Data Docs of the checks: {docs}")
     return lines
 
 
 def _rebuild_reasons(paths: Paths, run_config: dict, max_quarantined_share: float,
-                     force: bool) -> list[str]:
-    """Why the published build is out of date; empty when a build would change nothing.
-    BrokenPublishedState when the published set cannot be read, unless `force`."""
+                     force: bool) -> tuple[list[str], str | None]:
+    """Why the published build is out of date (empty when a build would change nothing), and
+    the fingerprint of what a build would use (None when the inputs cannot be fingerprinted:
+    the build itself reports why). BrokenPublishedState when the published set cannot be
+    read, unless `force`."""
     try:
         current = current_manifest(paths, run_config, max_quarantined_share)
     except (RawFolderError, RawFileChanged, ValueError) as error:  # the build reports it
-        return [str(error)]
+        return [str(error)], None
     try:
         published = published_manifest(paths)
     except BrokenPublishedState as error:
         if not force:
             raise
-        return [f"replacing a broken published set (--force): {error}"]
+        return [f"replacing a broken published set (--force): {error}"], current.fingerprint
     clean = run_config["ops"]["normalised_rows"]["config"]
-    return rebuild_reasons(published, current, cut_off_date(clean["today"]))
+    reasons = rebuild_reasons(published, current, cut_off_date(clean["today"]))
+    return reasons, current.fingerprint
 
 
 def command_build(args: argparse.Namespace) -> int:
@@ -329,7 +356,7 @@ def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
                   force: bool) -> int:
     for done in finish_interrupted_publish(paths, force):
         print(f"armtrace build: {done}", file=sys.stderr)
-    reasons = _rebuild_reasons(paths, run_config, max_quarantined_share, force)
+    reasons, fingerprint = _rebuild_reasons(paths, run_config, max_quarantined_share, force)
     if not reasons and not force:
         print("up to date: inputs, code, libraries and settings are unchanged since the "
               "published build; nothing to do (pass --force to rebuild anyway)",
@@ -348,7 +375,8 @@ def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
     # and the first steps, on the core the build leaves idle
     start_spare_for_small_build(paths.raw_dir)
     try:
-        result = run_build(paths, run_config, max_quarantined_share, handler=handler)
+        result = run_build(paths, run_config, max_quarantined_share, handler=handler,
+                           fingerprint=fingerprint)
     finally:  # a run that failed before the items suite leaves the spare waiting
         stop_spare_process()
     if not result.success and _interrupted(result):
@@ -450,12 +478,13 @@ def command_sql(args: argparse.Namespace) -> int:
     statement = "the query"
     try:
         with con:
-            relation = None
+            result = None
             for each in duckdb.extract_statements(args.query):  # one by one, to name each
                 keyword = each.query.split(None, 1)[0].upper()  # INSTALL, not its type LOAD
                 statement = keyword if keyword.isalpha() else each.type.name
                 relation = con.sql(each.query)
-            frame = relation.pl() if relation is not None else None
+                result = None if relation is None else sql_output.fetch(
+                    relation, args.format, sql_output.row_limit(args.format, args.limit))
     except duckdb.Error as error:
         message = _one_line(error)
         if any(refusal in message for refusal in REFUSALS):
@@ -464,20 +493,7 @@ def command_sql(args: argparse.Namespace) -> int:
         else:
             print(f"armtrace sql: query failed: {message}", file=sys.stderr)
         return EXIT_FAILED
-    if frame is None:
-        return 0
-    if args.format == "csv":
-        sys.stdout.write(write_safe_csv(frame))
-    elif args.format == "json":
-        sys.stdout.write(frame.write_json() + "\n")
-    else:
-        formatting = "MARKDOWN" if args.format == "markdown" else "UTF8_FULL_CONDENSED"
-        with pl.Config(tbl_formatting=formatting, tbl_hide_dataframe_shape=True,
-                       tbl_hide_column_data_types=args.format == "markdown",
-                       tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=200, tbl_width_chars=400,
-                       fmt_table_cell_list_len=-1):
-            print(frame)
-    return 0
+    return 0 if result is None else sql_output.write(result, args.format, sys.stdout, sys.stderr)
 
 
 def _iso_date(text: str) -> str:
@@ -531,21 +547,24 @@ def command_sample(args: argparse.Namespace) -> int:
 
 
 def command_diff(args: argparse.Namespace) -> int:
-    from pipeline.diff import compare, context_lines, load
+    from pipeline.diff import compare, context_lines, load, summary_line
 
     try:
         old, new = load(Path(args.old)), load(Path(args.new))
     except ValueError as error:
         print(f"armtrace diff: {error}", file=sys.stderr)
         return 2
-    for line in context_lines(old, new):
-        print(line)
     changes = compare(old, new, args.tolerance)
-    for change in changes:
-        print(change.describe())
-    past = [c for c in changes if c.past_tolerance]
-    print(f"{len(changes)} differences, {len(past)} past the tolerance of {args.tolerance:g}",
-          file=sys.stderr)
+    past = any(change.past_tolerance for change in changes)
+    if args.format == "json":
+        print(json.dumps({"tolerance": args.tolerance, "differences": len(changes),
+                          "past_tolerance": sum(c.past_tolerance for c in changes),
+                          "context": context_lines(old, new),
+                          "changes": [change.as_json() for change in changes]}, indent=2))
+        return 1 if past else 0
+    print(summary_line(changes, args.tolerance))
+    for line in context_lines(old, new) + [change.describe() for change in changes]:
+        print(line)
     return 1 if past else 0
 
 
@@ -585,6 +604,8 @@ def _refused_out(command: str, out: Path | None, paths: Paths) -> bool:
 
 
 def command_headers(args: argparse.Namespace) -> int:
+    import polars as pl
+
     from pipeline.columns import HeaderAliasError, accepted_headers_page
     from pipeline.reference import Reference
 
@@ -665,6 +686,8 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("--tolerance", type=_tolerance, default=0.0,
                       help="largest change allowed: absolute for shares, relative for counts "
                            "(default: 0, any change fails)")
+    diff.add_argument("--format", choices=["text", "json"], default="text",
+                      help="text (default: rounded for reading) or json (exact values)")
     diff.set_defaults(handler=command_diff)
 
     dictionary = commands.add_parser(
@@ -685,7 +708,11 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--curated", help="curated folder (default: $ARMTRACE_CURATED_DIR or "
                                        "data/curated)")
-    sql.add_argument("--format", choices=["table", "csv", "json", "markdown"], default="table")
+    sql.add_argument("--format", choices=sql_output.FORMATS, default="table",
+                     help="table (default: fitted to the terminal), csv, json or markdown")
+    sql.add_argument("--limit", type=sql_output.parse_limit, metavar="N|all",
+                     help=f"rows to write (default: {sql_output.DEFAULT_TABLE_ROWS} for the "
+                          f"table format, every row for csv, json and markdown)")
     sql.set_defaults(handler=command_sql)
     return root
 

@@ -28,6 +28,13 @@ merges the short groups with their neighbours, decompressing and compressing aga
 items (the curated tables at ten million rows: 43 s of CPU instead of 37, a file of 465 MB
 instead of 403). The build deletes no rows, so the merge reclaims no space: it only makes
 fewer, fuller groups."""
+DUCKDB_STORAGE_COMPATIBILITY = "v1.4.0"
+"""The oldest DuckDB whose clients must open the curated database: 1.4, the long-term-support
+release. Unless told otherwise DuckDB 2.0 writes a database in its own newest storage format,
+which every 1.x client refuses ("database file with version number 69, but we can only read
+versions between 64 and 68" in 1.5.6). Set when the work database is created; publishing
+copies that file. Its bytes differ, its tables do not, and it builds no slower. `make test`
+reads every table of a build with DuckDB 1.4.0 (tests/test_duckdb_clients.py)."""
 LOCK_WAIT_SECONDS = 900.0
 """How long a run started by the sensor, the schedule or the UI waits for a build started from
 the shell to finish (runs Dagster starts queue behind each other: see dagster.yaml)."""
@@ -56,6 +63,7 @@ def build_definitions(paths: Paths,
             "duckdb": DuckDBResource(database=str(paths.work_database), connection_config={
                 "memory_limit": DUCKDB_MEMORY_LIMIT,
                 "max_vacuum_tasks": DUCKDB_MAX_VACUUM_TASKS,
+                "storage_compatibility_version": DUCKDB_STORAGE_COMPATIBILITY,
                 "temp_directory": str(paths.work_dir / "duckdb-spill")}),
             "io_manager": StageFrames(base_dir=str(paths.stages_dir)),
             "validation": validation or ValidationSettings.resolve(),

@@ -34,16 +34,66 @@ class Change:
     old: Any = None
     new: Any = None
     past_tolerance: bool = True
+    key_columns: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        """One line for a reader: shares as percentages with two decimals, other decimals to
+        four significant digits (`--format json` has the exact values)."""
         where = f"{self.figure}[{', '.join(map(str, self.key))}]" if self.key else self.figure
         if self.kind != "changed":
             return f"{self.kind:<9}{where}"
-        delta = ""
-        if isinstance(self.old, int | float) and isinstance(self.new, int | float):
-            delta = f" ({self.new - self.old:+.6g})"
+        share = is_share(self.column or "")
         flag = "" if self.past_tolerance else "  (within tolerance)"
-        return f"changed  {where}.{self.column}: {self.old} -> {self.new}{delta}{flag}"
+        return (f"changed  {where}.{self.column}: {readable(self.old, share)} -> "
+                f"{readable(self.new, share)}{_difference(self.old, self.new, share)}{flag}")
+
+    def as_json(self) -> dict[str, Any]:
+        """The change with its exact values, and the key by column name."""
+        return {"kind": self.kind, "figure": self.figure,
+                "key": dict(zip(self.key_columns, self.key, strict=True)),
+                "column": self.column, "old": self.old, "new": self.new,
+                "difference": _numeric_difference(self.old, self.new),
+                "past_tolerance": self.past_tolerance}
+
+
+def is_share(column: str) -> bool:
+    """A share or a bound of its interval: a fraction in [0, 1] (figures contract)."""
+    return column == "share" or column.endswith(("_share", "ci_low", "ci_high"))
+
+
+def readable(value: Any, share: bool) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, float) and share:
+        return f"{value:.2%}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _numeric_difference(old: Any, new: Any) -> int | float | None:
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (old, new))
+    return new - old if numbers else None
+
+
+def _difference(old: Any, new: Any, share: bool) -> str:
+    """` (+1.25 pp)` for a share, ` (+17, +2.1%)` for a count, ` (+0.0123)` otherwise."""
+    difference = _numeric_difference(old, new)
+    if difference is None:
+        return ""
+    if share:
+        points = difference * 100
+        return f" ({points:+.2f} pp)" if abs(points) >= 0.005 else f" ({points:+.2g} pp)"
+    if isinstance(difference, int) and old:
+        return f" ({difference:+,}, {difference / abs(old):+.2%})"
+    if isinstance(difference, int):
+        return f" ({difference:+,})"
+    return f" ({difference:+.4g})"
+
+
+def summary_line(changes: list[Change], tolerance: float) -> str:
+    past = sum(change.past_tolerance for change in changes)
+    return f"{len(changes)} differences, {past} past the tolerance of {tolerance:g}"
 
 
 def _key_columns(figure: str, row: dict[str, Any]) -> tuple[str, ...]:
@@ -72,16 +122,17 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[
     for figure in sorted(old_figures.keys() & new_figures.keys()):
         before = _indexed(figure, old_figures[figure])
         after = _indexed(figure, new_figures[figure])
-        changes += [Change("vanished", figure, key) for key in sorted(
-            before.keys() - after.keys(), key=str)]
-        changes += [Change("appeared", figure, key) for key in sorted(
-            after.keys() - before.keys(), key=str)]
+        changes += [Change("vanished", figure, key, key_columns=_key_columns(figure, before[key]))
+                    for key in sorted(before.keys() - after.keys(), key=str)]
+        changes += [Change("appeared", figure, key, key_columns=_key_columns(figure, after[key]))
+                    for key in sorted(after.keys() - before.keys(), key=str)]
         for key in sorted(before.keys() & after.keys(), key=str):
-            for column in before[key]:
-                was, now = before[key][column], after[key].get(column)
+            columns = _key_columns(figure, before[key])
+            for column in dict.fromkeys([*before[key], *after[key]]):  # a new column too
+                was, now = before[key].get(column), after[key].get(column)
                 if was != now:
                     changes.append(Change("changed", figure, key, column, was, now,
-                                          _past(was, now, tolerance)))
+                                          _past(was, now, tolerance), columns))
     return changes
 
 
@@ -99,8 +150,15 @@ def context_lines(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """What else differs: the settings, the input and the software behind the figures."""
     lines = []
     for part in ("settings", "libraries"):
-        if old.get(part) != new.get(part):
-            lines.append(f"{part}: {old.get(part)} -> {new.get(part)}")
+        before, after = old.get(part) or {}, new.get(part) or {}
+        if not isinstance(before, dict) or not isinstance(after, dict):
+            if before != after:
+                lines.append(f"{part}: {before} -> {after}")
+            continue
+        for name in sorted(before.keys() | after.keys()):  # only what differs, by name
+            if before.get(name) != after.get(name):
+                lines.append(f"{part}: {name} {before.get(name, 'absent')} -> "
+                             f"{after.get(name, 'absent')}")
     old_input, new_input = old.get("input", {}), new.get("input", {})
     if old_input.get("sha256") == new_input.get("sha256"):
         return lines

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -17,6 +19,36 @@ from pipeline.reference import Reference
 from pipeline.stages.correct import CORRECTION_SCHEMA, FileByFileCorrections
 
 TODAY = "2026-01-01"
+_DAGSTER_HOME = pytest.StashKey[Path]()
+PROJECT_INSTANCE_AT_START = pytest.StashKey[dict[str, tuple[int, int]]]()
+TEST_DAGSTER_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The test session's own Dagster instance, set before any test module is imported: the
+    Makefile exports DAGSTER_HOME as the repository root, and a test build must never record
+    its runs there (the UI's assets would point at a pytest folder). Storage defaults to
+    folders under this DAGSTER_HOME, which is removed when the session ends."""
+    home = Path(tempfile.mkdtemp(prefix="armtrace-dagster-home-"))
+    (home / "dagster.yaml").write_text(TEST_DAGSTER_YAML, encoding="utf-8")
+    config.stash[_DAGSTER_HOME] = home
+    config.stash[PROJECT_INSTANCE_AT_START] = project_instance_files()
+    os.environ["DAGSTER_HOME"] = str(home)
+
+
+def project_instance_files() -> dict[str, tuple[int, int]]:
+    """Size and modification time of each file of the project's own Dagster instance
+    (`.dagster/`), but the daemon's schedule and sensor ticks, which a `make dev` left running
+    writes every 30 s."""
+    folder = REPO_ROOT / ".dagster"
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file() and "schedules" not in p.parts}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = config.stash.get(_DAGSTER_HOME, None)
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -165,7 +197,6 @@ def dirty_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dirty")
     raw = write_dirty_raw_folder(root / "raw")
     curated = root / "curated"
-    os.environ.pop("DAGSTER_HOME", None)
     code = main(["build", "--raw", str(raw), "--curated", str(curated),
                  "--reports", str(root / "reports"), "--today", TODAY])
     assert code == 0

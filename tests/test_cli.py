@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli import SHOWN_UNREADABLE, main, print_unreadable
 from tests.conftest import TODAY, write_dirty_raw_folder
 
 
@@ -92,6 +92,8 @@ def test_build_summary_accounts_for_every_row(tmp_path: Path,
     assert main(["build", "--raw", str(raw), "--curated", str(tmp_path / "c"),
                  "--today", TODAY]) == 0
     captured = capsys.readouterr()
+    assert ("unreadable: items/team-b/2016/photo.csv: binary file (contains NUL bytes): "
+            "export the log as CSV or XLSX\n") in captured.out
     summary = dict(line.rsplit(maxsplit=1) for line in captured.out.splitlines()
                    if re.fullmatch(r"[a-z][a-z_ :]+ +[\d,]+", line))
     numbers = {k.strip(): int(v.replace(",", "")) for k, v in summary.items()}
@@ -103,3 +105,15 @@ def test_build_summary_accounts_for_every_row(tmp_path: Path,
     for stage in ("discover", "read", "clean", "resolve", "write", "figures", "report",
                   "publish"):
         assert f"  {stage} " in captured.err
+
+
+def test_many_unreadable_files_are_named_up_to_a_limit_then_counted(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    files = [(f"items/photo-{n:02}.csv", "binary file") for n in range(SHOWN_UNREADABLE + 2)]
+    print_unreadable(files)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:SHOWN_UNREADABLE] == [f"unreadable: {path}: binary file"
+                                        for path, _ in files[:SHOWN_UNREADABLE]]
+    assert lines[SHOWN_UNREADABLE:] == [
+        "unreadable: and 2 more: armtrace sql \"SELECT path, problem FROM source_files "
+        "WHERE status = 'unreadable' ORDER BY path\""]

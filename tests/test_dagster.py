@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +13,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 import pytest
+from markdown_it import MarkdownIt
 
 from pipeline.assets import ASSETS
 from pipeline.checks import ASSET_CHECKS
@@ -18,7 +21,12 @@ from pipeline.definitions import build_definitions, defs
 from pipeline.parts import write_parts
 from pipeline.paths import REPO_ROOT, Paths
 from pipeline.resources import StageFrames
-from tests.conftest import TODAY, write_dirty_raw_folder
+from tests.conftest import (
+    PROJECT_INSTANCE_AT_START,
+    TODAY,
+    project_instance_files,
+    write_dirty_raw_folder,
+)
 
 STAGE_GROUPS = {"ingest", "clean", "resolve", "publish", "figures", "report"}
 
@@ -29,6 +37,70 @@ def test_definitions_load_with_every_asset_grouped_and_described() -> None:
     assert {spec.group_name for spec in specs} == STAGE_GROUPS
     assert all(spec.description for spec in specs), [s.key for s in specs if not s.description]
     assert defs.resolve_job_def("build") is not None
+
+
+def _descriptions() -> dict[str, str]:
+    """Every description of ours the Dagster UI shows: assets, checks, job, sensor, schedule
+    and resources."""
+    found = {f"asset {spec.key.to_user_string()}": spec.description or ""
+             for spec in defs.resolve_all_asset_specs()}
+    found |= {f"check {spec.name}": spec.description or ""
+              for check in ASSET_CHECKS for spec in check.check_specs}
+    found |= {f"job {job.name}": job.description or "" for job in [defs.resolve_job_def("build")]}
+    found |= {f"sensor {sensor.name}": sensor.description or "" for sensor in defs.sensors or []}
+    found |= {f"schedule {item.name}": item.description or "" for item in defs.schedules or []}
+    found |= {f"resource {name}": type(resource).__doc__ or ""
+              for name, resource in (defs.resources or {}).items()
+              if type(resource).__module__.startswith("pipeline.")}
+    return found
+
+
+def test_descriptions_render_as_written_and_point_inside_the_repository() -> None:
+    """The UI renders descriptions as Markdown, which passes HTML through: `fig_<id>` showed
+    as `fig_`. Rendered by a CommonMark parser, no description may hold HTML (write such text
+    as code), nor cite a path outside the repository."""
+    markdown = MarkdownIt("commonmark")
+    descriptions = _descriptions()
+    assert "asset figures" in descriptions and "check row_accounting" in descriptions
+    for name, text in descriptions.items():
+        tokens = markdown.parse(text)
+        html = [t.content for t in tokens if t.type == "html_block"] + [
+            child.content for t in tokens for child in t.children or []
+            if child.type == "html_inline"]
+        assert html == [], (name, html)
+        assert "shared/" not in text, name
+    assert "<code>fig_&lt;id&gt;</code>" in markdown.render(descriptions["asset figures"])
+
+
+def test_the_project_instance_shows_no_first_run_dialog(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """dagster.yaml as `make dev` reads it, in a copy (its storage paths are relative to the
+    working folder, so the project's own .dagster/ is not opened)."""
+    shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.chdir(tmp_path)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.nux_enabled is False
+        assert instance.telemetry_enabled is False
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+
+
+def test_test_builds_record_tagged_runs_in_the_sessions_instance_not_the_projects(
+        dirty_build: Path, pytestconfig: pytest.Config) -> None:
+    """`make test` exports DAGSTER_HOME as the repository root; the session's own instance
+    (conftest) must take the runs of test builds (here, at least the dirty build's), and the
+    project's .dagster/ must be as it was when the session started. A CLI build's run carries
+    the tags the sensor's and the schedule's runs carry: what started it and the fingerprint
+    of its inputs."""
+    home = Path(os.environ["DAGSTER_HOME"]).resolve()
+    assert not home.is_relative_to(REPO_ROOT.resolve())
+    manifest = dirty_build.parent / "reports" / "build-manifest.json"
+    fingerprint = json.loads(manifest.read_text(encoding="utf-8"))["fingerprint"]
+    with dg.DagsterInstance.get() as instance:
+        assert Path(instance.root_directory).resolve() == home
+        runs = instance.get_runs(dg.RunsFilter(tags={"armtrace/fingerprint": fingerprint[:12]}))
+    assert [(run.status, run.tags.get("armtrace/trigger")) for run in runs] == [
+        (dg.DagsterRunStatus.SUCCESS, "cli")]
+    assert project_instance_files() == pytestconfig.stash[PROJECT_INSTANCE_AT_START]
 
 
 def test_dg_loads_the_project_from_the_repo_root() -> None:

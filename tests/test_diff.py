@@ -43,14 +43,46 @@ def changed(path: list, value: object) -> dict:
 
 def test_identical_documents_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(tmp_path, BASE) == 0
-    assert "0 differences" in capsys.readouterr().err
+    assert capsys.readouterr().out == "0 differences, 0 past the tolerance of 0\n"
 
 
 def test_a_changed_share_is_named_and_fails(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     new = changed(["figures", "weapons_by_origin", 0, "share"], 0.44)
     assert run(tmp_path, new) == 1
-    assert "weapons_by_origin[All, China].share: 0.435 -> 0.44" in capsys.readouterr().out
+    assert "weapons_by_origin[All, China].share: 43.50% -> 44.00% (+0.50 pp)" in (
+        capsys.readouterr().out)
+
+
+def test_shares_and_decimals_are_rounded_for_reading_and_exact_in_json(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's 17-digit shares: percentages with two decimals (a difference too small
+    for them in two significant digits), other decimals to four; counts with their relative
+    change. --format json has the exact values, and the summary comes first."""
+    new = changed(["figures", "weapons_by_origin", 0, "share"], 0.43500000000000001 + 3e-9)
+    new["figures"]["weapons_by_origin"][0]["ci_low"] = 0.4105882352941176
+    new["figures"]["weapons_by_origin"][0]["weapons"] = 800
+    new["figures"]["weapons_by_origin"][1]["share"] = 0.0123456789
+    assert run(tmp_path, new, "--tolerance", "0.001") == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "4 differences, 2 past the tolerance of 0.001"
+    assert lines[1:] == [
+        "changed  weapons_by_origin[All, China].weapons: 783 -> 800 (+17, +2.17%)",
+        "changed  weapons_by_origin[All, China].share: 43.50% -> 43.50% (+3e-07 pp)"
+        "  (within tolerance)",
+        "changed  weapons_by_origin[All, China].ci_low: 41.00% -> 41.06% (+0.06 pp)"
+        "  (within tolerance)",
+        "changed  weapons_by_origin[All, Unknown].share: empty -> 1.23%",
+    ]
+    assert run(tmp_path, new, "--tolerance", "0.001", "--format", "json") == 1
+    document = json.loads(capsys.readouterr().out)
+    assert (document["differences"], document["past_tolerance"]) == (4, 2)
+    share = next(c for c in document["changes"] if c["column"] == "share")
+    assert share == {"kind": "changed", "figure": "weapons_by_origin",
+                     "key": {"documented_in": "All", "country": "China"}, "column": "share",
+                     "old": 0.435, "new": 0.43500000000000001 + 3e-9,
+                     "difference": 0.43500000000000001 + 3e-9 - 0.435,
+                     "past_tolerance": False}
 
 
 @pytest.mark.parametrize(("value", "tolerance", "code"), [
@@ -90,7 +122,7 @@ def test_settings_and_inputs_that_differ_are_reported(
     new["input"] = {"sha256": "b", "files": [{"path": "items/b.csv", "sha256": "2"}]}
     assert run(tmp_path, new) == 0  # the figures themselves did not change
     out = capsys.readouterr().out
-    assert "settings:" in out and "input removed: items/a.csv" in out
+    assert "settings: recent_from 2014 -> 2015\n" in out and "input removed: items/a.csv" in out
     assert "input added: items/b.csv" in out
 
 
@@ -101,3 +133,14 @@ def test_a_file_that_is_not_statistics_is_a_usage_error(
     assert main(["diff", str(tmp_path / "x.json"), str(tmp_path / "ok.json")]) == 2
     assert "is not a statistics.json" in capsys.readouterr().err
     assert main(["diff", str(tmp_path / "missing.json"), str(tmp_path / "ok.json")]) == 2
+
+
+def test_a_column_that_appears_or_vanishes_is_a_change(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = copy.deepcopy(BASE)
+    new["figures"]["weapons_by_origin"][0]["n"] = 1800
+    del new["figures"]["weapons_by_origin"][0]["ci_high"]
+    assert run(tmp_path, new, "--tolerance", "1") == 1
+    out = capsys.readouterr().out
+    assert "weapons_by_origin[All, China].n: empty -> 1800" in out
+    assert "weapons_by_origin[All, China].ci_high: 46.00% -> empty" in out

@@ -4,8 +4,11 @@ publishing and is named with examples, a broken expectation is a programming err
 from __future__ import annotations
 
 import atexit
+import csv
 import datetime as dt
+import io
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -156,6 +159,22 @@ def test_quarantined_share_above_the_threshold_blocks_publishing(
     err = capsys.readouterr().err
     assert "row_accounting: quarantined_share_at_most_max: 9 unexpected" in err
     assert "quarantined share 0.3214 > --max-quarantined-share 0.3" in err
+    # which files and reasons, and how to look at the rows the build left behind
+    assert "quarantined rows by file (4 of 4 files):\n" in err
+    assert ("       5  items/team-a/2016-01-export.csv: future_date 1, unknown_category 1, "
+            "unparseable_date 1, weapon_quantity 1, year_out_of_range 1\n") in err
+    assert "       1  items/team-b/2016/photo.csv: unreadable_file 1\n" in err
+    assert "by reason (5 of 8; a row may have more than one):\n" in err
+    assert "       2  duplicate_record_id\n" in err
+    work_database = tmp_path / "curated" / ".work" / "armtrace.duckdb"
+    assert f"the blocked build's database, kept until the next build: {work_database}\n" in err
+    inspect = next(line for line in err.splitlines() if "every quarantined row: " in line)
+    command = shlex.split(inspect.split("every quarantined row: ", 1)[1])
+    assert command[:2] == ["armtrace", "sql"]
+    assert main(command[1:]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == DIRTY_QUARANTINED
+    assert rows[0]["reasons"].startswith('["')  # a list column, as JSON text
     assert "left as they were" in err
     assert f"Data Docs of the checks: {tmp_path / 'curated' / '.work' / 'data-docs'}" in err
     assert "Traceback" not in err
