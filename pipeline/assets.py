@@ -24,6 +24,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from pipeline.fingerprint import current_manifest, next_future_date
+from pipeline.lookup.trace import create_lookup_macros
 from pipeline.parts import Parts
 from pipeline.reference import Reference
 from pipeline.resources import ArmtraceFolders, BuildLock, ValidationSettings
@@ -261,6 +262,7 @@ def curated_tables(
                               paths.stage_file("resolved_rows"))
         write_curated_tables(con, frames)
         write_reference_tables(con, Reference.load(paths.reference_dir))
+        create_lookup_macros(con)
         con.execute("CHECKPOINT")
         rows = {f"{t.name}_rows": con.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0]
                 for t in CURATED_TABLES}

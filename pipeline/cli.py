@@ -496,6 +496,60 @@ def command_sql(args: argparse.Namespace) -> int:
     return 0 if result is None else sql_output.write(result, args.format, sys.stdout, sys.stderr)
 
 
+MAX_TRACE_CHARS = 1_000
+"""Longest TEXT `armtrace trace` looks up: far beyond any serial or lot number, and short enough
+that normalising it (character by character, in SQL) stays instant."""
+EXIT_NOT_FOUND = 1
+"""`armtrace trace` found no sighting (0: found; 2: it could not look)."""
+TRACE_COLUMNS = ("match", "matched_on", "sighting", "team", "source_file", "source_line",
+                 "record_id", "documented_on", "documented_in", "site", "model", "origin",
+                 "serial_number", "lot_number", "quantity", "transfer_id",
+                 "days_from_shipment", "detail")
+"""What the table form shows (the others, and every column, are in --format csv or json)."""
+
+
+def command_trace(args: argparse.Namespace) -> int:
+    from pipeline.lookup.trace import normalised, trace_relation
+
+    if len(args.text) > MAX_TRACE_CHARS:
+        print(f"armtrace trace: TEXT is {len(args.text):,} characters long, more than "
+              f"{MAX_TRACE_CHARS:,}: give the serial number, lot number or record id alone",
+              file=sys.stderr)
+        return 2
+    database = _published_database(args.curated)
+    if database is None:
+        return 2
+    try:
+        con = _locked_down(database)
+    except duckdb.Error as error:
+        print(f"armtrace trace: {damaged_database(database, error)}", file=sys.stderr)
+        return 2
+    try:
+        with con:
+            key, record = normalised(con, args.text)
+            found = trace_relation(con, args.text, args.partial)
+            total, exact = found.aggregate(
+                "count(*), count(*) FILTER (WHERE match = 'exact')").fetchall()[0]
+            shown = found.select(*TRACE_COLUMNS) if args.format == "table" else found
+            result = sql_output.fetch(shown, args.format, args.max_rows)
+    except duckdb.Error as error:
+        print(f"armtrace trace: the lookup failed ({_one_line(error)}); a database built "
+              f"before `trace` existed has no trace macro: rebuild it with `armtrace build`",
+              file=sys.stderr)
+        return 2
+    print(f"trace {args.text!r}: serial/lot key {key!r}, record id {record!r}: "
+          f"{total:,} sightings ({exact:,} exact, {total - exact:,} partial)",
+          file=sys.stderr)
+    if not total:
+        return EXIT_NOT_FOUND
+    if total > args.max_rows:
+        print(f"armtrace trace: {total:,} sightings, more than --max-rows "
+              f"{args.max_rows:,}: showing the first {args.max_rows:,}; give a longer TEXT or "
+              f"raise --max-rows", file=sys.stderr)
+    shown_only = sql_output.QueryResult(result.frame, result.frame.height)
+    return sql_output.write(shown_only, args.format, sys.stdout, sys.stderr)
+
+
 def _iso_date(text: str) -> str:
     try:
         return dt.date.fromisoformat(text).isoformat()
@@ -529,6 +583,16 @@ def _number(what: str, highest: float = math.inf) -> Callable[[str], float]:
 _seconds = _number("a number of seconds (0 or more)")
 _tolerance = _number("a tolerance (a number, 0 or more)")
 _share = _number("a share between 0 and 1", 1.0)
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
+    return number
 
 
 def command_sample(args: argparse.Namespace) -> int:
@@ -714,6 +778,25 @@ def parser() -> argparse.ArgumentParser:
                      help=f"rows to write (default: {sql_output.DEFAULT_TABLE_ROWS} for the "
                           f"table format, every row for csv, json and markdown)")
     sql.set_defaults(handler=command_sql)
+
+    trace = commands.add_parser(
+        "trace", help="every sighting of a serial number, lot number or record id",
+        description="List every sighting of TEXT (a serial or lot number read off a weapon or "
+                    "a crate, or a record id) in the published database: items, superseded "
+                    "versions, merged records, quarantined rows and transfers. TEXT is "
+                    "normalised as the build normalises keys (prefixes, spaces, hyphens, "
+                    "look-alike letters). Exit status: 0 found, 1 not found, 2 could not look.")
+    trace.add_argument("text", metavar="TEXT")
+    trace.add_argument("--partial", action="store_true",
+                       help="also list keys that contain TEXT when there are exact matches "
+                            "(without it, only when there are none)")
+    trace.add_argument("--curated", help="curated folder (default: $ARMTRACE_CURATED_DIR or "
+                                         "data/curated)")
+    trace.add_argument("--format", choices=sql_output.FORMATS, default="table",
+                       help="table shows the main columns; csv, json and markdown all of them")
+    trace.add_argument("--max-rows", type=_positive, default=500, metavar="N",
+                       help="most sightings to print (default: 500)")
+    trace.set_defaults(handler=command_trace)
     return root
 
 

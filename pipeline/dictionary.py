@@ -35,4 +35,22 @@ def data_dictionary(con: duckdb.DuckDBPyConnection) -> str:
         """, params=[table]).fetchall()
         lines += [f"| `{name}` | {kind} | {_cell(text)} |" for name, kind, text in columns]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _macros(con))
+
+
+def _macros(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The documented macros stored in the database (trace and the key macros), which any
+    DuckDB client can call."""
+    macros = con.sql("""
+        SELECT function_name, function_type, parameters, comment FROM duckdb_functions()
+        WHERE schema_name = 'main' AND NOT internal AND comment IS NOT NULL AND comment <> ''
+          AND function_type IN ('macro', 'table_macro')
+        ORDER BY function_type DESC, function_name
+    """).fetchall()
+    if not macros:
+        return []
+    lines = ["## Macros", "", "| macro | returns | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}({', '.join(parameters)})` | "
+              f"{'rows' if kind == 'table_macro' else 'a value'} | {_cell(comment)} |"
+              for name, kind, parameters, comment in macros]
+    return [*lines, ""]

@@ -26,7 +26,7 @@ from pipeline.columns import (
     Contract,
     HeaderAliasError,
 )
-from pipeline.countries import CountryMatch, CountryMatcher
+from pipeline.countries import CountryMatch, CountryMatcher, country_key
 
 REFERENCE_FILES: dict[str, str] = {
     "country_aliases": "country_aliases.csv",
@@ -41,6 +41,7 @@ REFERENCE_FILES: dict[str, str] = {
     "calibres": "calibres.csv",
     "models": "models.csv",
     "header_aliases": HEADER_ALIASES_FILE,
+    "non_state_producers": "non_state_producers.csv",
 }
 
 REFERENCE_TYPES: dict[str, dict[str, type[pl.DataType]]] = {
@@ -194,6 +195,20 @@ class Reference:
         names = dict(self.countries.select("code", "name").rows())
         described = [f"{names[c]} ({c})" if c in names else c for c in found.candidates]
         return "could be " + ", ".join(described[:-1]) + " or " + described[-1]
+
+    # --- non-state producers ---------------------------------------------------------------
+
+    @cached_property
+    def producers_by_key(self) -> dict[str, str]:
+        """Folded spelling -> the producer's display name (non_state_producers.csv)."""
+        spellings = self.tables["non_state_producers"].select("spelling", "producer").rows()
+        return {country_key(spelling): producer for spelling, producer in spellings}
+
+    def producer(self, spelling: str) -> str | None:
+        """The non-state producer a country_of_manufacture names, matched like a country (any
+        case, spaces and punctuation); None when it names none. Consulted before the
+        countries: a producer is never read as a state."""
+        return self.producers_by_key.get(country_key(spelling))
 
     # --- categories, models, calibres ------------------------------------------------------
 

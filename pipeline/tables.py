@@ -90,14 +90,20 @@ RECORD_COLUMNS = (
     Column("calibre_family", "warsaw_pact, nato, other (a recognised calibre of neither) or "
                              "unknown (nothing readable recorded)."),
     Column("manufacturer", "Manufacturer or factory code as written."),
+    Column("manufacturer_key", "Manufacturer trimmed, case-folded, with runs of spaces as one; "
+                               "NULL when blank or an unknown marker (n/a): what "
+                               "ied_components counts."),
     Column("origin", "Present-day state of manufacture (after the successor mapping); NULL when "
-                     "unknown."),
+                     "unknown or made by a non-state producer."),
     Column("origin_code", "ISO alpha-3 code of origin."),
     Column("origin_state", "State of manufacture as recorded, which may be historic (USSR)."),
     Column("origin_state_code", "Code of origin_state (ISO alpha-3, or the ISO 3166-3 code of a "
                                 "historic state)."),
     Column("origin_recorded", "country_of_manufacture exactly as written in the log.",
            pl.col("country_of_manufacture")),
+    Column("producer", "Non-state producer that made the item (its name in "
+                       "ref_non_state_producers, e.g. Islamic State), when "
+                       "country_of_manufacture names one; origin is then NULL."),
     Column("year_of_manufacture", "Year of manufacture; two-digit headstamp years read as the "
                                   "latest such year not after the documentation year.",
            pl.col("year_value")),
@@ -138,6 +144,17 @@ QUARANTINE = Table(
     "source_line NULL.",
     (*PROVENANCE,
      Column("record_id", "record_id as written, if any (transfer_id for transfer rows)."),
+     Column("site", "Site as written (NULL for transfer rows)."),
+     Column("documented_on", "Date documented (shipped_on for transfer rows) where it could be "
+                             "read; cells hold the text as written.",
+            pl.col("documented_on_parsed").dt.date(), "CAST(documented_on_parsed AS DATE)"),
+     Column("model", "Model as written."),
+     Column("origin_recorded", "country_of_manufacture as written (exporter for transfer rows).",
+            pl.col("country_of_manufacture")),
+     Column("serial_number", "Serial number as written."),
+     Column("serial_key", "Normalised serial number (as items.serial_key), for trace."),
+     Column("lot_number", "Lot number as written."),
+     Column("lot_key", "Normalised lot number (as items.lot_key), for trace."),
      Column("reasons", "Codes of every rule the row breaks (e.g. unparseable_date)."),
      Column("problems", "One message per broken rule: the column, the value, what to do."),
      Column("cells", "The original cells as a JSON object keyed by the file's own headers."),
@@ -202,6 +219,25 @@ DEDUP_DECISIONS = Table(
      Column("dropped_record_id", "record_id of the dropped row.", pl.col("record_id")),
      Column("dropped_file", "File of the dropped row.", pl.col("source_file")),
      Column("dropped_line", "Line of the dropped row.", pl.col("source_line")),
+     Column("dropped_documented_on", "Date the dropped row was documented.",
+            pl.col("documented_on_parsed").dt.date(), "CAST(documented_on_parsed AS DATE)"),
+     Column("dropped_documented_in", "Present-day country where the dropped row was documented.",
+            pl.col("documented_in_name")),
+     Column("dropped_site", "Site of the dropped row as written.", pl.col("site")),
+     Column("dropped_model", "Model of the dropped row as written.", pl.col("model")),
+     Column("dropped_model_key", "Normalised model of the dropped row (as items.model_key).",
+            pl.col("model_key")),
+     Column("dropped_origin", "Present-day state of manufacture of the dropped row, or its "
+                              "non-state producer followed by (non-state); NULL when unknown.",
+            pl.coalesce(pl.col("origin"), pl.format("{} (non-state)", pl.col("producer"))),
+            "coalesce(origin, producer || ' (non-state)')"),
+     Column("dropped_serial_number", "Serial number of the dropped row as written.",
+            pl.col("serial_number")),
+     Column("dropped_serial_key", "Normalised serial number of the dropped row.",
+            pl.col("serial_key")),
+     Column("dropped_lot_number", "Lot number of the dropped row as written.",
+            pl.col("lot_number")),
+     Column("dropped_lot_key", "Normalised lot number of the dropped row.", pl.col("lot_key")),
      Column("kept_row", "row_number of the row kept instead.", pl.col("resolved_to_row")),
      Column("kept_record_id", "record_id of the kept row."),
      Column("kept_file", "File of the kept row."),
@@ -287,6 +323,11 @@ REFERENCE_COMMENTS: dict[str, str] = {
     "ref_header_aliases": "Header spellings accepted for each contract column, per dataset "
                           "(a column's own name is always accepted). Editable: "
                           "data/reference/header_aliases.csv.",
+    "ref_non_state_producers": "Non-state producers (armed groups making their own weapons, "
+                               "ammunition and IED materiel) and the spellings of "
+                               "country_of_manufacture that name them, matched like countries "
+                               "and before them. Editable: "
+                               "data/reference/non_state_producers.csv.",
 }
 
 REFERENCE_COLUMN_COMMENTS: dict[str, str] = {
@@ -310,7 +351,9 @@ REFERENCE_COLUMN_COMMENTS: dict[str, str] = {
     "model": "Canonical model designation.",
     "anti_armour": "Whether the munition is anti-armour.",
     "dataset": "items (item logs) or transfers (transfer records).",
-    "spelling": "A country spelling found in logs (matched ignoring case and punctuation).",
+    "spelling": "A spelling found in logs: of a country (ref_ambiguous_countries) or, in "
+                "country_of_manufacture, of a non-state producer (ref_non_state_producers); "
+                "matched ignoring case, spaces and punctuation.",
     "candidates": "The states (ISO alpha-3 codes) or other things a spelling could name, "
                   "separated by |.",
     "region": "A region or group of countries, as spelt in logs.",
@@ -318,6 +361,7 @@ REFERENCE_COLUMN_COMMENTS: dict[str, str] = {
     "present_code": "ISO alpha-3 code of the present-day state.",
     "present_name": "Display name of the present-day state.",
     "historic": "Whether the state no longer exists.",
+    "producer": "Display name of the non-state producer.",
 }
 
 
@@ -353,25 +397,30 @@ def _sample_size_columns(share: str, named: Callable[[str], str]) -> dict[str, s
 
 GROUP = "Country where items were documented, or All."
 KIND = "weapons (counted in items) or ammunition (counted in units)."
+ORIGIN_ROW = ("Present-day state of manufacture; a non-state producer followed by (non-state); "
+              "or Unknown.")
 
 FIGURES: dict[str, tuple[str, dict[str, str]]] = {
     "documentation_summary": (
         "What was documented, per country and in all.",
         {"documented_in": GROUP, "weapons": "Weapons (items).",
          "ammunition_units": "Ammunition units (sum of quantity).",
-         "ied_items": "IED materiel: components and precursors (sum of quantity).",
+         "ied_items": "IED materiel: components and precursors (rows of items, whatever their "
+                      "quantity).",
          "records": "Rows of items.", "sites": "Distinct site names (trimmed, case-folded).",
          "days": "Distinct documentation dates."},
     ),
     "weapons_by_origin": (
-        "Weapons by present-day country of manufacture; Unknown has no share.",
-        {"documented_in": GROUP, "country": "Present-day state of manufacture, or Unknown.",
+        "Weapons by present-day country of manufacture; Unknown and the non-state producers' "
+        "rows have no share and are outside the denominator.",
+        {"documented_in": GROUP, "country": ORIGIN_ROW,
          "weapons": "Weapons made there.",
          **_share_columns("", "Share of weapons of known origin (Wilson interval)")},
     ),
     "ammunition_by_origin": (
-        "Ammunition units by present-day country of manufacture; Unknown has no share.",
-        {"documented_in": GROUP, "country": "Present-day state of manufacture, or Unknown.",
+        "Ammunition units by present-day country of manufacture; Unknown and the non-state "
+        "producers' rows have no share and are outside the denominator.",
+        {"documented_in": GROUP, "country": ORIGIN_ROW,
          "units": "Units made there.",
          **_share_columns("", "Share of units of known origin (records as clusters)")},
     ),
@@ -425,6 +474,43 @@ FIGURES: dict[str, tuple[str, dict[str, str]]] = {
          "documented_in": "Present-day country where the item was documented.",
          "days_to_recovery": "documented_on - shipped_on, in days.",
          "retransfer_clause": "yes when the end-user certificate forbids retransfer, else no."},
+    ),
+    "non_state_production": (
+        "What non-state producers (the group itself, an unnamed improvised maker) made: per item "
+        "kind, group and producer with a count above zero, its share of everything of the kind "
+        "documented in the group.",
+        {"item_kind": "weapons (counted in items), ammunition (units) or ied_materiel (items).",
+         "documented_in": GROUP,
+         "producer": "Non-state producer (its name in ref_non_state_producers).",
+         "count": "Items (weapons, IED materiel) or units (ammunition) it made.",
+         **_share_columns("", "count over all items or units of the kind documented in the "
+                              "group: known origin, unknown and non-state alike"),
+         "n": "Sample size of the share: items of the kind in the group (weapons, IED "
+              "materiel), or records (ammunition)."},
+    ),
+    "lot_spread": (
+        "Lots of ammunition documented at two or more distinct sites: one shipment that fed "
+        "several fronts. A lot is a model, an origin and a normalised lot key.",
+        {"model": "Canonical model designation (the most frequent recorded spelling when the "
+                  "model is not in ref_models).",
+         "origin": ORIGIN_ROW,
+         "lot_key": "Normalised lot number (items.lot_key).",
+         "lot_number": "The lot's most frequent recorded spelling (ties: the first in path and "
+                       "line order).",
+         "records": "Rows of items in the lot.", "units": "Units in the lot (sum of quantity).",
+         "sites": "Distinct documentation sites (site keys).",
+         "countries": "Distinct countries where the lot was documented.",
+         "first_documented": "First documentation date of the lot.",
+         "last_documented": "Last documentation date of the lot.",
+         "days_between": "last_documented - first_documented, in days."},
+    ),
+    "ied_components": (
+        "IED materiel (components and precursors) by manufacturer and origin, in items.",
+        {"documented_in": GROUP, "origin": ORIGIN_ROW,
+         "manufacturer": "Manufacturer, as its most frequent recorded spelling (the key is the "
+                         "text trimmed, case-folded, runs of spaces as one); empty for items "
+                         "without one.",
+         "items": "Rows of items (whatever their quantity)."},
     ),
 }
 

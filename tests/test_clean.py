@@ -554,4 +554,4 @@ def test_conflicting_ids_of_a_log_as_read(tmp_path: Path) -> None:
     conflicts = conflicting_ids(rows.lazy())
     assert conflicts.height == 2
     assert conflicts["message"].str.starts_with(
-        "duplicate_record_id: record_id 'IRA-DUP-1' appears on lines 242, 243").all()
+        "duplicate_record_id: record_id 'IRA-DUP-1' appears on lines 74, 75").all()

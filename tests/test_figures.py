@@ -144,7 +144,7 @@ def test_documentation_summary_by_hand(unseen) -> None:
         expected[(group,)] = (
             sum(r["item_kind"] == "weapons" for r in rows),
             sum(r["quantity"] for r in rows if r["item_kind"] == "ammunition"),
-            sum(r["quantity"] for r in rows if r["item_kind"] == "ied_materiel"),
+            sum(r["item_kind"] == "ied_materiel" for r in rows),  # rows, whatever quantity
             len(rows), len({r["site"].strip().casefold() for r in rows}),
             len({r["documented_on"] for r in rows}))
     check(figures["documentation_summary"], expected, ("documented_in",),
@@ -158,7 +158,14 @@ def test_origin_shares_by_hand(unseen, figure: str, kind: str, count: str) -> No
     expected = {}
     for group, rows in groups([i for i in items if i["item_kind"] == kind]).items():
         for value, numbers in shares(rows, lambda r: r["origin"], kind == "ammunition").items():
-            expected[(group, value or "Unknown")] = numbers
+            if value is not None:
+                expected[(group, value)] = numbers
+        # no state of manufacture: unknown, or a non-state producer's own row; no share
+        for row in rows:
+            if row["origin"] is None:
+                so_far = expected.get((group, origin_value(row)), (0,))[0]
+                amount = row["quantity"] if kind == "ammunition" else 1
+                expected[(group, origin_value(row))] = (so_far + amount, *[None] * 6)
     check(figures[figure], expected, ("documented_in", "country"),
           (count, "share", "ci_low", "ci_high", "n", "effective_n", "low_reliability"))
 
@@ -313,3 +320,119 @@ def test_bad_settings_are_refused_before_building(tmp_path: Path, flags: list[st
         main(["build", "--curated", str(tmp_path), *flags])
     assert exit_info.value.code == 2
     assert not (tmp_path / "armtrace.duckdb").exists()
+
+
+# --- the investigation's figures (figures contract 1.2) -------------------------------------
+
+def origin_value(item: Row) -> str:
+    """Origin as the by-origin figures, lot_spread and ied_components name it."""
+    if item["origin"] is not None:
+        return item["origin"]
+    return f"{item['producer']} (non-state)" if item["producer"] else "Unknown"
+
+
+def most_frequent(spellings: list[tuple[int, str]]) -> str:
+    """The most frequent text among (row_number, text) pairs; ties go to the one seen first."""
+    counts: dict[str, int] = defaultdict(int)
+    first: dict[str, int] = {}
+    for row_number, text in sorted(spellings):
+        counts[text] += 1
+        first.setdefault(text, row_number)
+    return min(counts, key=lambda text: (-counts[text], first[text]))
+
+
+def test_non_state_production_by_hand(unseen) -> None:
+    items, figures = unseen
+    expected = {}
+    for kind in ("weapons", "ammunition", "ied_materiel"):
+        for group, rows in groups([i for i in items if i["item_kind"] == kind]).items():
+            amounts = [r["quantity"] if kind == "ammunition" else 1 for r in rows]
+            total, n = sum(amounts), len(rows)
+            for producer in sorted({r["producer"] for r in rows if r["producer"]}):
+                count = sum(a for a, r in zip(amounts, rows, strict=True)
+                            if r["producer"] == producer)
+                if kind == "ammunition":  # of all the group's records, not of known origin
+                    effective, low, high = cluster_interval(
+                        [(r["quantity"], r["producer"] == producer) for r in rows])
+                else:
+                    (low, high), effective = wilson(count, n), n
+                expected[(kind, group, producer)] = (
+                    count, count / total, low, high, n, effective,
+                    effective < 30 or high - low > 0.30)
+    assert {k[0] for k in expected} == {"weapons", "ammunition", "ied_materiel"}
+    check(figures["non_state_production"], expected, ("item_kind", "documented_in", "producer"),
+          ("count", "share", "ci_low", "ci_high", "n", "effective_n", "low_reliability"))
+
+
+@pytest.mark.parametrize(("figure", "kind", "count"), [
+    ("weapons_by_origin", "weapons", "weapons"), ("ammunition_by_origin", "ammunition", "units")])
+def test_non_state_rows_of_the_by_origin_figures_by_hand(unseen, figure: str, kind: str,
+                                                         count: str) -> None:
+    """Each producer has its own row, share empty, outside the denominator (which the origin
+    shares by hand above already hold)."""
+    items, figures = unseen
+    expected: dict[tuple, tuple] = defaultdict(lambda: (0, *[None] * 6))
+    for group, rows in groups([i for i in items if i["item_kind"] == kind]).items():
+        for r in rows:
+            if r["producer"]:
+                amount = r["quantity"] if kind == "ammunition" else 1
+                key = (group, f"{r['producer']} (non-state)")
+                expected[key] = (expected[key][0] + amount, *[None] * 6)
+    assert expected
+    rows = [r for r in figures[figure] if r["country"].endswith(" (non-state)")]
+    check(rows, dict(expected), ("documented_in", "country"), (count, *MEASURES[1:]))
+
+
+def test_lot_spread_by_hand(unseen) -> None:
+    items, figures = unseen
+    lots: dict[tuple, list[Row]] = defaultdict(list)
+    for item in items:
+        if item["item_kind"] == "ammunition" and item["model_key"] and item["lot_key"]:
+            lots[(item["model_key"], origin_value(item), item["lot_key"])].append(item)
+    expected = []
+    for (_, origin, lot_key), rows in lots.items():
+        sites = {r["site_key"] for r in rows}
+        if len(sites) < 2:
+            continue
+        first = min(r["documented_on"] for r in rows)
+        last = max(r["documented_on"] for r in rows)
+        expected.append({
+            "model": most_frequent([(r["row_number"], r["model_designation"] or r["model"])
+                                    for r in rows]),
+            "origin": origin, "lot_key": lot_key,
+            "lot_number": most_frequent([(r["row_number"], r["lot_number"]) for r in rows]),
+            "records": len(rows), "units": sum(r["quantity"] for r in rows),
+            "sites": len(sites), "countries": len({r["documented_in"] for r in rows}),
+            "first_documented": first.isoformat(), "last_documented": last.isoformat(),
+            "days_between": (last - first).days})
+    expected.sort(key=lambda r: (-r["sites"], -r["units"], r["model"], r["lot_key"], r["origin"]))
+    assert len(expected) >= 3 and any(r["countries"] == 2 for r in expected)
+    assert figures["lot_spread"] == expected
+
+
+def test_ied_components_by_hand(unseen) -> None:
+    items, figures = unseen
+    unknown = {"", "unknown", "unk", "n/a", "na", "n.a.", "?", "-", "--", "none", "not known",
+               "nk"}
+
+    def key(item: Row) -> str | None:
+        text = item["manufacturer"]
+        return None if text is None or text.lower() in unknown else " ".join(
+            text.split()).casefold()
+
+    components = [i for i in items if i["item_kind"] == "ied_materiel"]
+    spellings: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for item in components:
+        if key(item) is not None:
+            spellings[key(item)].append((item["row_number"], item["manufacturer"]))
+    shown = {k: most_frequent(v) for k, v in spellings.items()}
+    expected: dict[tuple, int] = defaultdict(int)
+    for group, rows in groups(components).items():
+        for item in rows:
+            maker = key(item)
+            expected[(group, origin_value(item), shown[maker] if maker else None)] += 1
+    got = {(r["documented_in"], r["origin"], r["manufacturer"]): r["items"]
+           for r in figures["ied_components"]}
+    assert got == dict(expected)
+    assert len(shown) == 51 and any(m is None for _, _, m in got)
+    assert len({k for k, v in spellings.items() if len({s for _, s in v}) > 1}) > 0

@@ -339,9 +339,9 @@ def test_coverage_statements_in_the_docs(results: dict) -> None:
             for c in small}
     assert all(best[(0.5, n)] < 0.90 for n in coverage.RECORDS if n < 466)
     assert best[(0.5, 466)] >= 0.90
-    assert best[(0.5, 20)] < 0.70 and best[(0.5, 40)] < 0.70
-    assert 0.80 <= min(best[(0.2, 20)], best[(0.2, 40)]) <= max(best[(0.2, 20)],
-                                                                  best[(0.2, 40)]) <= 0.86
+    assert best[(0.5, 20)] < 0.72 and best[(0.5, 40)] < 0.72
+    assert 0.82 <= min(best[(0.2, 20)], best[(0.2, 40)]) <= max(best[(0.2, 20)],
+                                                                  best[(0.2, 40)]) <= 0.87
     worse = [c for c in results["cells"] if c["methods"]["kg_both"]["coverage"]
              < c["methods"]["current"]["coverage"]]
     assert worse and all(c["scenario"] == "large_crates" and c["share"] <= 0.02
@@ -351,7 +351,7 @@ def test_coverage_statements_in_the_docs(results: dict) -> None:
 
 def test_coverage_benchmark_runs_and_is_deterministic() -> None:
     sizes = coverage.sample_sizes()
-    assert (sizes.size, sizes.sum()) == (705, 40984)  # the shipped sample's ammunition records
+    assert (sizes.size, sizes.sum()) == (733, 40984)  # the shipped sample's ammunition records
     small = {"shares": (0.05,), "records": (20,), "runs": 300, "bootstrap_runs": 50}
     first, second = coverage.run(sizes, **small), coverage.run(sizes, **small)
     assert first == second

@@ -28,7 +28,8 @@ from tests.conftest import TODAY, write_dirty_raw_folder
 
 RULES = {"shares_sum_to_one", "share_equals_count_over_known", "share_within_interval",
          "interval_meets_contract", "groups_add_up_to_all", "one_count_per_key",
-         "summary_equals_breakdown", "figure_matches_items"}
+         "summary_equals_breakdown", "figure_matches_items", "non_state_rows_agree",
+         "lot_spread_matches_items"}
 
 
 @pytest.fixture
@@ -201,6 +202,42 @@ IRAQ_AMMUNITION_OF_KNOWN_ORIGIN = ("(SELECT min(row_number) FROM items WHERE ori
          ("figure_matches_items", "eu_share", "Iraq")},
         id="item-origin-changed"),
     pytest.param(
+        "UPDATE fig_non_state_production SET count = count + 1 "
+        "WHERE item_kind = 'ammunition' AND documented_in = 'Syria'",
+        {("non_state_rows_agree", "non_state_production", "Syria"),
+         ("figure_matches_items", "non_state_production", "Syria"),
+         ("groups_add_up_to_all", "non_state_production", "All"),
+         ("share_equals_count_over_known", "non_state_production", "Syria")},
+        id="non-state-production-count-changed"),
+    pytest.param(
+        "UPDATE fig_weapons_by_origin SET weapons = weapons + 1 "
+        "WHERE country = 'Unnamed improvised producer (non-state)' AND documented_in = 'Iraq'",
+        {("non_state_rows_agree", "non_state_production", "Iraq"),
+         ("summary_equals_breakdown", "weapons_by_origin", "Iraq")},
+        id="non-state-row-changed"),
+    pytest.param(
+        "UPDATE fig_ammunition_by_origin SET share = 0.01, ci_low = 0.0, ci_high = 0.02 "
+        "WHERE country = 'Islamic State (non-state)' AND documented_in = 'Iraq'",
+        {("share_equals_count_over_known", "ammunition_by_origin", "Iraq"),
+         ("shares_sum_to_one", "ammunition_by_origin", "Iraq")},
+        id="non-state-row-with-a-share"),
+    pytest.param(
+        "UPDATE fig_lot_spread SET days_between = days_between + 1 "
+        "WHERE model = 'RGD-5' AND origin = 'Russia'",
+        {("lot_spread_matches_items", "lot_spread", "All")},
+        id="lot-days-between-changed"),
+    pytest.param(
+        "DELETE FROM fig_lot_spread WHERE origin = 'Romania'",
+        {("lot_spread_matches_items", "lot_spread", "All")},
+        id="lot-dropped"),
+    pytest.param(
+        "UPDATE fig_ied_components SET items = items + 1 WHERE rowid = "
+        "(SELECT min(rowid) FROM fig_ied_components WHERE documented_in = 'Syria')",
+        {("figure_matches_items", "ied_components", "Syria"),
+         ("groups_add_up_to_all", "ied_components", "All"),
+         ("summary_equals_breakdown", "ied_components", "Syria")},
+        id="ied-components-count-changed"),
+    pytest.param(
         "UPDATE figure_settings SET as_of = DATE '1990-01-01'",
         {("figure_matches_items", "eu_share", "All")},
         id="eu-membership-date-changed"),
@@ -230,8 +267,11 @@ def test_a_count_off_by_one_fails_however_large(sample_copy: duckdb.DuckDBPyConn
     """Counts are compared exactly: no tolerance hides one unit in 10^15."""
     sample_copy.execute("UPDATE fig_documentation_summary SET ied_items = ied_items + 10 ^ 15 "
                         "WHERE documented_in <> 'Syria'")
-    assert failing(sample_copy) == {("figure_matches_items", "documentation_summary", "Iraq"),
-                                    ("figure_matches_items", "documentation_summary", "All")}
+    assert failing(sample_copy) == {
+        ("figure_matches_items", "documentation_summary", "Iraq"),
+        ("figure_matches_items", "documentation_summary", "All"),
+        ("summary_equals_breakdown", "ied_components", "Iraq"),
+        ("summary_equals_breakdown", "ied_components", "All")}
     sample_copy.execute("UPDATE fig_documentation_summary SET ied_items = ied_items + 1 "
                         "WHERE documented_in = 'All'")
     assert ("groups_add_up_to_all", "documentation_summary", "All") in failing(sample_copy)

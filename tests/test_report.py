@@ -26,7 +26,8 @@ from pipeline.stages.figures import read_figures
 from tests.conftest import build, write_dirty_raw_folder
 
 CHARTED = ("weapons_by_origin", "ammunition_by_origin", "calibre_family", "manufacture_period",
-           "manufacture_year", "eu_share", "anti_armour_recent", "diversion_chains")
+           "manufacture_year", "eu_share", "anti_armour_recent", "diversion_chains",
+           "non_state_production", "lot_spread", "ied_components")
 HOSTILE_SITE = "<script>alert('site')</script>"
 HOSTILE_ID = '"><img src=x onerror=alert(1)>'
 QUOTED_ID = '"' + HOSTILE_ID.replace('"', '""') + '"'

@@ -4,6 +4,9 @@
 -- squared record sizes sum to `squares`), in this documented_in group (their own country, and
 -- again in 'All'), on this dimension, the items have this `value`, and whether the value is
 -- `known` (unknowns are reported, as 'unknown' or 'Unknown', but left out of denominators).
+-- Items made by a non-state producer have no state of manufacture: on origin they are the
+-- producer's own value ('Islamic State (non-state)'), and on origin and EU they are outside
+-- the denominators like unknowns; elsewhere they count like any other item.
 -- Settings come from DuckDB variables set by the caller: as_of, recent_from.
 -- The table `periods(period, from_year, to_year, position)` holds the manufacture periods.
 
@@ -22,6 +25,7 @@ each_item AS (
         i.item_kind,
         i.documented_in,
         i.origin,
+        i.producer,
         i.origin IS NOT NULL AND i.origin_code IN (SELECT code FROM eu) AS eu_origin,
         i.calibre_family,
         i.year_of_manufacture AS year,
@@ -48,7 +52,8 @@ anti_armour AS (
     SELECT * FROM grouped WHERE item_kind = 'ammunition' AND anti_armour
 )
 SELECT 'origin' AS dimension, item_kind, documented_in, amount, squares, records,
-       coalesce(origin, 'Unknown') AS value, origin IS NOT NULL AS known
+       coalesce(origin, producer || ' (non-state)', 'Unknown') AS value,
+       origin IS NOT NULL AS known
 FROM grouped
 UNION ALL
 SELECT 'calibre_family', item_kind, documented_in, amount, squares, records,

@@ -1,6 +1,7 @@
 -- The published figures (shared/spec/figures.md), one table each, from figure_items,
 -- figure_shares and items. Row order is part of the output: groups alphabetically with 'All'
--- last, then largest first, unknowns last, then by name.
+-- last, then largest first, unknowns last, then by name (in the by-origin figures: the states,
+-- then the non-state producers, then Unknown).
 CREATE OR REPLACE MACRO group_order(documented_in) AS (documented_in = 'All', documented_in);
 
 CREATE OR REPLACE TABLE fig_documentation_summary AS
@@ -13,8 +14,7 @@ SELECT documented_in,
        count(*) FILTER (WHERE item_kind = 'weapons') AS weapons,
        coalesce(sum(quantity) FILTER (WHERE item_kind = 'ammunition'), 0)::BIGINT
            AS ammunition_units,
-       coalesce(sum(quantity) FILTER (WHERE item_kind = 'ied_materiel'), 0)::BIGINT
-           AS ied_items,
+       count(*) FILTER (WHERE item_kind = 'ied_materiel') AS ied_items,  -- rows, as ied_components
        count(*) AS records,
        count(DISTINCT site_key) AS sites,
        count(DISTINCT documented_on) AS days
@@ -27,14 +27,14 @@ SELECT documented_in, value AS country, count AS weapons, share, ci_low, ci_high
        effective_n, low_reliability
 FROM figure_shares
 WHERE dimension = 'origin' AND item_kind = 'weapons'
-ORDER BY group_order(documented_in), NOT known, count DESC, country;
+ORDER BY group_order(documented_in), NOT known, country = 'Unknown', count DESC, country;
 
 CREATE OR REPLACE TABLE fig_ammunition_by_origin AS
 SELECT documented_in, value AS country, count AS units, share, ci_low, ci_high, n,
        effective_n, low_reliability
 FROM figure_shares
 WHERE dimension = 'origin' AND item_kind = 'ammunition'
-ORDER BY group_order(documented_in), NOT known, count DESC, country;
+ORDER BY group_order(documented_in), NOT known, country = 'Unknown', count DESC, country;
 
 CREATE OR REPLACE TABLE fig_calibre_family AS
 SELECT item_kind, documented_in, value AS family, count, share, ci_low, ci_high, n,
@@ -143,3 +143,12 @@ FROM groups
 LEFT JOIN share_of USING (documented_in)
 LEFT JOIN sample_sizes USING (documented_in)
 ORDER BY group_order(documented_in);
+
+-- One row per item kind, group and producer with a count above zero (production.sql).
+CREATE OR REPLACE TABLE fig_non_state_production AS
+SELECT item_kind, documented_in, value AS producer, count, share, ci_low, ci_high, n,
+       effective_n, low_reliability
+FROM figure_shares
+WHERE dimension = 'non_state_production'
+ORDER BY list_position(['weapons', 'ammunition', 'ied_materiel'], item_kind),
+         group_order(documented_in), count DESC, producer;

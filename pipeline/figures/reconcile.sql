@@ -10,23 +10,36 @@
 -- reconcile_tolerance (set by the caller). It recomputes from `items` on purpose instead of
 -- reusing the figures' temp tables: a second, independent count is the point.
 
+-- A by-origin row inside the shares' denominator: a state, not Unknown or a non-state producer.
+CREATE OR REPLACE TEMP MACRO reconcile_known_origin(country) AS
+    country <> 'Unknown' AND NOT ends_with(country, ' (non-state)');
+
 -- Every count of every figure, one row per (figure, item kind, group, key, column). `known`: the
--- row is inside the shares' denominator (not the Unknown/unknown row).
+-- row is inside the shares' denominator (not the Unknown/unknown or non-state row).
+-- ied_components' key is its origin and manufacturer; its counts are checked per origin.
 CREATE OR REPLACE TEMP VIEW reconcile_counts AS
 SELECT 'documentation_summary' AS figure,
-       CASE measure WHEN 'weapons' THEN 'weapons' WHEN 'ammunition_units' THEN 'ammunition' END
+       CASE measure WHEN 'weapons' THEN 'weapons' WHEN 'ammunition_units' THEN 'ammunition'
+                    WHEN 'ied_items' THEN 'ied_materiel' END
            AS item_kind,
        documented_in AS grp, NULL::VARCHAR AS key, measure, value, true AS known
 FROM fig_documentation_summary UNPIVOT INCLUDE NULLS (
     value FOR measure IN (weapons, ammunition_units, ied_items, records, sites, days))
 UNION ALL
 SELECT 'weapons_by_origin', 'weapons', documented_in, country, 'weapons', weapons,
-       country <> 'Unknown'
+       reconcile_known_origin(country)
 FROM fig_weapons_by_origin
 UNION ALL
 SELECT 'ammunition_by_origin', 'ammunition', documented_in, country, 'units', units,
-       country <> 'Unknown'
+       reconcile_known_origin(country)
 FROM fig_ammunition_by_origin
+UNION ALL
+SELECT 'non_state_production', item_kind, documented_in, producer, 'count', count, true
+FROM fig_non_state_production
+UNION ALL
+SELECT 'ied_components', 'ied_materiel', documented_in,
+       origin || ' | ' || coalesce(manufacturer, ''), 'items', items, true
+FROM fig_ied_components
 UNION ALL
 SELECT 'calibre_family', item_kind, documented_in, family, 'count', count, family <> 'unknown'
 FROM fig_calibre_family
@@ -57,8 +70,8 @@ WITH eu AS (
     WHERE joined_on <= s.as_of AND (left_on IS NULL OR left_on > s.as_of)
 ),
 sums AS (
-    SELECT i.documented_in AS grp, i.item_kind, i.origin, i.calibre_family, i.anti_armour,
-           i.year_of_manufacture AS year,
+    SELECT i.documented_in AS grp, i.item_kind, i.origin, i.producer, i.calibre_family,
+           i.anti_armour, i.year_of_manufacture AS year,
            i.origin IS NOT NULL AND i.origin_code IN (SELECT code FROM eu) AS eu_origin,
            sum(CASE WHEN i.item_kind = 'weapons' THEN 1 ELSE i.quantity END) AS amount,
            sum(i.quantity) AS quantity, count(*) AS records
@@ -89,7 +102,7 @@ FROM (
     SELECT grouped.grp,
            coalesce(sum(records) FILTER (WHERE item_kind = 'weapons'), 0)::BIGINT AS weapons,
            coalesce(sum(quantity) FILTER (WHERE item_kind = 'ammunition'), 0) AS ammunition_units,
-           coalesce(sum(quantity) FILTER (WHERE item_kind = 'ied_materiel'), 0) AS ied_items,
+           coalesce(sum(records) FILTER (WHERE item_kind = 'ied_materiel'), 0) AS ied_items,
            sum(records)::BIGINT AS records,
            any_value(sites) AS sites,
            any_value(days) AS days
@@ -98,9 +111,17 @@ FROM (
 ) UNPIVOT (value FOR measure IN (weapons, ammunition_units, ied_items, records, sites, days))
 UNION ALL
 SELECT CASE item_kind WHEN 'weapons' THEN 'weapons_by_origin' ELSE 'ammunition_by_origin' END,
-       item_kind, grp, coalesce(origin, 'Unknown'),
+       item_kind, grp, coalesce(origin, producer || ' (non-state)', 'Unknown'),
        CASE item_kind WHEN 'weapons' THEN 'weapons' ELSE 'units' END, sum(amount)
 FROM counted GROUP BY ALL
+UNION ALL
+SELECT 'non_state_production', item_kind, grp, producer, 'count',
+       sum(CASE item_kind WHEN 'ammunition' THEN quantity ELSE records END)
+FROM grouped WHERE producer IS NOT NULL GROUP BY ALL
+UNION ALL
+SELECT 'ied_components', 'ied_materiel', grp, coalesce(origin, producer || ' (non-state)', 'Unknown'),
+       'items', sum(records)
+FROM grouped WHERE item_kind = 'ied_materiel' GROUP BY ALL
 UNION ALL
 SELECT 'calibre_family', item_kind, grp, calibre_family, 'count', sum(amount)
 FROM counted GROUP BY ALL
@@ -145,12 +166,13 @@ FROM (
 CREATE OR REPLACE TEMP VIEW reconcile_shares AS
 WITH breakdowns AS (
     SELECT 'weapons_by_origin' AS figure, 'weapons' AS item_kind, documented_in AS grp,
-           country AS key, weapons AS value, country <> 'Unknown' AS known, share, ci_low, ci_high,
-           n, effective_n, low_reliability
+           country AS key, weapons AS value, reconcile_known_origin(country) AS known, share,
+           ci_low, ci_high, n, effective_n, low_reliability
     FROM fig_weapons_by_origin
     UNION ALL
     SELECT 'ammunition_by_origin', 'ammunition', documented_in, country, units,
-           country <> 'Unknown', share, ci_low, ci_high, n, effective_n, low_reliability
+           reconcile_known_origin(country), share, ci_low, ci_high, n, effective_n,
+           low_reliability
     FROM fig_ammunition_by_origin
     UNION ALL
     SELECT 'calibre_family', item_kind, documented_in, family, count, family <> 'unknown', share,
@@ -202,7 +224,17 @@ FROM anti_armour AS a
 LEFT JOIN anti_armour_denominators AS d ON d.grp = a.grp AND d.measure = CASE a.measure
     WHEN 'recent_share' THEN 'known_year_units'
     WHEN 'recent_eu_share' THEN 'recent_known_origin_units'
-    ELSE 'since_2010_known_origin_units' END;
+    ELSE 'since_2010_known_origin_units' END
+UNION ALL
+-- a non-state producer's share is over everything of the kind in the group, recounted
+SELECT 'non_state_production', p.item_kind, p.documented_in, p.producer, true, d.value,
+       'share', p.share, p.ci_low, p.ci_high, CASE WHEN d.value > 0 THEN p.count / d.value END,
+       p.n, p.effective_n, p.low_reliability
+FROM fig_non_state_production AS p
+LEFT JOIN reconcile_item_counts AS d
+    ON d.figure = 'documentation_summary' AND d.grp = p.documented_in
+   AND d.measure = CASE p.item_kind WHEN 'weapons' THEN 'weapons'
+                                    WHEN 'ammunition' THEN 'ammunition_units' ELSE 'ied_items' END;
 
 -- Per figure, item kind and group: items or units in all rows and in known rows. The summary's
 -- weapons and ammunition_units, and eu_share's known_origin_count, are totals of their own.
@@ -211,7 +243,7 @@ SELECT figure, item_kind, grp, sum(value) AS total,
        coalesce(sum(value) FILTER (WHERE known), 0) AS known_total
 FROM reconcile_counts
 WHERE figure IN ('weapons_by_origin', 'ammunition_by_origin', 'calibre_family',
-                 'manufacture_period', 'manufacture_year')
+                 'manufacture_period', 'manufacture_year', 'ied_components')
 GROUP BY ALL
 UNION ALL
 SELECT figure, item_kind, grp, value, value
@@ -237,7 +269,7 @@ sums AS (
     SELECT 'shares_sum_to_one' AS rule, figure, item_kind, grp, NULL AS key, measure,
            CASE WHEN max(known_total) > 0 THEN 1.0 END AS expected, sum(share) AS actual
     FROM reconcile_shares
-    WHERE figure NOT IN ('eu_share', 'anti_armour_recent')
+    WHERE figure NOT IN ('eu_share', 'anti_armour_recent', 'non_state_production')
     GROUP BY ALL
 ),
 -- 2. Each share is its count over the known denominator (empty when unknown or nothing known)...
@@ -307,7 +339,8 @@ pairs(item_kind, expected_figure, expected_part, actual_figure) AS (VALUES
     ('weapons', 'manufacture_period', 'known_total', 'manufacture_year'),
     ('ammunition', 'manufacture_period', 'known_total', 'manufacture_year'),
     ('weapons', 'weapons_by_origin', 'known_total', 'eu_share'),
-    ('ammunition', 'ammunition_by_origin', 'known_total', 'eu_share')
+    ('ammunition', 'ammunition_by_origin', 'known_total', 'eu_share'),
+    ('ied_materiel', 'documentation_summary', 'total', 'ied_components')
 ),
 summary AS (
     SELECT 'summary_equals_breakdown' AS rule, p.actual_figure AS figure, p.item_kind, g.grp,
@@ -329,7 +362,9 @@ summary AS (
 figure_side AS (
     SELECT figure, CASE WHEN figure = 'documentation_summary' THEN NULL ELSE item_kind END
                AS item_kind,
-           grp, CASE WHEN figure = 'manufacture_period' THEN NULL ELSE key END AS key, measure,
+           grp, CASE figure WHEN 'manufacture_period' THEN NULL
+                            WHEN 'ied_components' THEN split_part(key, ' | ', 1)
+                            ELSE key END AS key, measure,
            sum(value) AS value, 'figure' AS side
     FROM reconcile_counts GROUP BY ALL
 ),
@@ -346,6 +381,64 @@ with_items AS (
     FROM (SELECT * FROM figure_side UNION ALL SELECT * FROM items_side)
     GROUP BY ALL
 ),
+-- 6. The by-origin figures' non-state rows are the producers' counts in non_state_production,
+-- per producer, and in total per kind and group (a row for every group, with zeros where no
+-- producer made anything, so the rule is always checked).
+non_state_counts AS (
+    SELECT figure, item_kind, grp, regexp_replace(key, ' \(non-state\)$', '') AS key, value
+    FROM reconcile_counts
+    WHERE figure IN ('weapons_by_origin', 'ammunition_by_origin')
+      AND ends_with(key, ' (non-state)')
+    UNION ALL
+    SELECT figure, item_kind, grp, key, value FROM reconcile_counts
+    WHERE figure = 'non_state_production' AND item_kind <> 'ied_materiel'
+    UNION ALL
+    SELECT 'documentation_summary', item_kind, grp, NULL, 0 FROM reconcile_counts
+    WHERE figure = 'documentation_summary' AND item_kind IN ('weapons', 'ammunition')
+),
+non_state AS (
+    SELECT 'non_state_rows_agree' AS rule, 'non_state_production' AS figure, item_kind, grp,
+           key, CASE WHEN key IS NULL THEN 'total' ELSE 'count' END AS measure,
+           coalesce(sum(value) FILTER (WHERE figure <> 'non_state_production'), 0) AS expected,
+           coalesce(sum(value) FILTER (WHERE figure = 'non_state_production'), 0) AS actual
+    FROM (SELECT * FROM non_state_counts
+          UNION ALL
+          SELECT * REPLACE (NULL AS key) FROM non_state_counts
+          WHERE figure <> 'documentation_summary')
+    GROUP BY ALL
+),
+-- 7. lot_spread holds exactly the lots of ammunition at two sites or more, recounted from items,
+-- and each row's days_between is its dates' difference.
+lot_recount AS (
+    SELECT count(*) AS lots, sum(records) AS records, sum(units) AS units, sum(sites) AS sites,
+           sum(countries) AS countries
+    FROM (
+        SELECT count(*) AS records, sum(quantity) AS units, count(DISTINCT site_key) AS sites,
+               count(DISTINCT documented_in) AS countries
+        FROM items
+        WHERE item_kind = 'ammunition' AND model_key IS NOT NULL AND lot_key IS NOT NULL
+        GROUP BY model_key, coalesce(origin, producer || ' (non-state)', 'Unknown'), lot_key
+        HAVING count(DISTINCT site_key) >= 2)
+),
+lot_figure AS (
+    SELECT count(*) AS lots, sum(records) AS records, sum(units) AS units, sum(sites) AS sites,
+           sum(countries) AS countries
+    FROM fig_lot_spread
+),
+lots AS (
+    SELECT 'lot_spread_matches_items' AS rule, 'lot_spread' AS figure,
+           'ammunition' AS item_kind, 'All' AS grp, NULL AS key, e.measure, e.value AS expected,
+           a.value AS actual
+    FROM (UNPIVOT lot_recount ON lots, records, units, sites, countries
+          INTO NAME measure VALUE value) AS e
+    JOIN (UNPIVOT lot_figure ON lots, records, units, sites, countries
+          INTO NAME measure VALUE value) AS a USING (measure)
+    UNION ALL
+    SELECT 'lot_spread_matches_items', 'lot_spread', 'ammunition', 'All',
+           model || ' | ' || origin || ' | ' || lot_key, 'days_between',
+           (last_documented - first_documented)::BIGINT, days_between
+    FROM fig_lot_spread
+),
 compared AS (
     SELECT *, reconcile_shares_agree(expected, actual) AS passed FROM sums
     UNION ALL BY NAME SELECT *, reconcile_shares_agree(expected, actual) AS passed FROM recomputed
@@ -355,6 +448,8 @@ compared AS (
     UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM one_row
     UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM summary
     UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM with_items
+    UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM non_state
+    UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM lots
 )
 SELECT rule, figure, item_kind, grp, key, measure, expected::DOUBLE AS expected,
        actual::DOUBLE AS actual, (actual - expected)::DOUBLE AS difference, passed

@@ -14,6 +14,7 @@ import duckdb
 from pipeline.report.charts import build_charts, render
 from pipeline.report.diversion import chain_rows, diversion_issues, transfer_stories
 from pipeline.report.html import render_index
+from pipeline.report.investigation import investigation
 from pipeline.report.quality import anti_armour_basis, quality_summary
 from pipeline.report.statistics import (
     SYNTHETIC_MARKER,
@@ -45,6 +46,6 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, raw_dir: Path,
         svgs[figure] = svg
     html = render_index(statistics, figures, svgs, quality_summary(con),
                         transfer_stories(chain_rows(con)), diversion_issues(con),
-                        anti_armour_basis(con))
+                        anti_armour_basis(con), investigation(con, figures))
     (out_dir / "index.html").write_text(html, encoding="utf-8")
     return {"tables": len(figures), "charts": len(svgs)}

@@ -9,6 +9,7 @@ import vl_convert
 WIDTH = 420
 SHARE_AXIS = alt.Axis(format="%", title="share (95% interval)")
 MAX_CHAIN_BARS = 60
+MAX_LOT_BARS = 30
 LOW_RELIABILITY = "low reliability"  # pale bars; docs/figures.md says when
 
 
@@ -62,6 +63,62 @@ def _days_to_recovery(chains: pl.DataFrame) -> alt.LayerChart:
     return alt.layer(bars, labels).properties(width=WIDTH, title=title)
 
 
+def _non_state_production(production: pl.DataFrame) -> alt.FacetChart:
+    """Per item kind, one bar per producer and country where documented: what it made there,
+    labelled with the share of everything of the kind documented there."""
+    data = production.filter(pl.col("documented_in") != "All").with_columns(
+        label=pl.format("{} ({}%)", pl.col("count"), (pl.col("share") * 100).round(1)))
+    y = alt.Y("producer:N", title=None)
+    base = alt.Chart(data).encode(y=y, yOffset=alt.YOffset("documented_in:N"))
+    bars = base.mark_bar().encode(
+        x=alt.X("count:Q", title="items (weapons, IED materiel) or units (ammunition)"),
+        color=alt.Color("documented_in:N", title="documented in"),
+        tooltip=["producer", "documented_in", "count", alt.Tooltip("share:Q", format=".1%")])
+    labels = base.mark_text(align="left", dx=3).encode(x="count:Q", text="label:N")
+    return alt.layer(bars, labels).properties(width=WIDTH).facet(
+        row=alt.Row("item_kind:N", title=None, sort=["weapons", "ammunition", "ied_materiel"])
+    ).resolve_scale(x="independent").properties(
+        title="Made by non-state producers (the group's own production)")
+
+
+def _lot_spread(lots: pl.DataFrame) -> alt.LayerChart:
+    """The lots found at the most sites, in the figure's order (most sites first)."""
+    data = lots.head(MAX_LOT_BARS).select(
+        "sites", "countries", "units",
+        lot=pl.format("{} lot {} ({})", "model", "lot_number", "origin"),
+        countries_label=pl.format("{} countr{}", "countries",
+                                  pl.when(pl.col("countries") == 1).then(pl.lit("y"))
+                                  .otherwise(pl.lit("ies"))))
+    title = "One lot, several fronts: sites where each lot of ammunition was documented"
+    if lots.height > MAX_LOT_BARS:
+        title += f" (the {MAX_LOT_BARS} most widespread of {lots.height:,} lots)"
+    y = alt.Y("lot:N", sort=None, title=None)
+    bars = alt.Chart(data).mark_bar().encode(
+        x=alt.X("sites:Q", title="distinct documentation sites"), y=y,
+        color=alt.Color("countries_label:N", title="documented in"),
+        tooltip=["lot", "sites", "countries", "units"])
+    labels = alt.Chart(data).mark_text(align="left", dx=3).encode(
+        x="sites:Q", y=y, text="sites:Q")
+    return alt.layer(bars, labels).properties(width=WIDTH, title=title)
+
+
+def _ied_components(components: pl.DataFrame) -> alt.LayerChart:
+    """All documented IED materiel by country of manufacture, labelled with its number of
+    manufacturers."""
+    data = _all_countries(components).group_by("origin").agg(
+        items=pl.col("items").sum(), manufacturers=pl.col("manufacturer").drop_nulls().n_unique()
+    ).sort(["items", "origin"], descending=[True, False]).with_columns(
+        label=pl.format("{} manufacturers", "manufacturers"))
+    y = alt.Y("origin:N", sort=None, title=None)
+    bars = alt.Chart(data).mark_bar(color="#4c78a8").encode(
+        x=alt.X("items:Q", title="items of IED materiel"), y=y,
+        tooltip=["origin", "items", "manufacturers"])
+    labels = alt.Chart(data).mark_text(align="left", dx=3).encode(
+        x="items:Q", y=y, text="label:N")
+    return alt.layer(bars, labels).properties(
+        width=WIDTH, title="IED components by country of manufacture (all documented)")
+
+
 def build_charts(figures: dict[str, pl.DataFrame]) -> dict[str, alt.TopLevelMixin]:
     """One chart per charted figure, keyed by figure id."""
     weapons = _all_countries(figures["weapons_by_origin"])
@@ -102,6 +159,9 @@ def build_charts(figures: dict[str, pl.DataFrame]) -> dict[str, alt.TopLevelMixi
             row=alt.Row("item_kind:N", title=None, sort="descending")
         ).resolve_scale(y="independent").properties(title="Year of manufacture"),
         "diversion_chains": _days_to_recovery(figures["diversion_chains"]),
+        "non_state_production": _non_state_production(figures["non_state_production"]),
+        "lot_spread": _lot_spread(figures["lot_spread"]),
+        "ied_components": _ied_components(figures["ied_components"]),
     }
 
 

@@ -14,12 +14,19 @@ import polars as pl
 from markupsafe import Markup
 
 from pipeline.report.diversion import TransferStory
+from pipeline.report.investigation import Investigation, components_headline
 from pipeline.report.quality import EXAMPLES_PER_GROUP, QualitySummary
 from pipeline.tables import LOW_RELIABILITY_EFFECTIVE_N, LOW_RELIABILITY_WIDTH
 
 TITLE = "Weapons and ammunition documented: published figures"
 CAPTIONS = {"diversion_chains": "Bars: days from shipment to recovery, one per recovered item; "
-                                "colour: transfer."}
+                                "colour: transfer.",
+            "non_state_production": "Bars: items or units made by each non-state producer, by "
+                                    "country where documented; label: share of everything of "
+                                    "the kind documented there.",
+            "lot_spread": "Bars: distinct sites where each lot was documented; colour: countries.",
+            "ied_components": "Bars: IED components by country of manufacture (all documented); "
+                              "label: manufacturers."}
 SHARE_CAPTION = "Bars: share; lines: 95% interval; pale bars: low reliability."
 LOW_RELIABILITY_MARK = "\u2020"  # a dagger after the share
 LOW_RELIABILITY_NOTE = (f"{LOW_RELIABILITY_MARK} Low reliability: the share rests on fewer than "
@@ -137,6 +144,10 @@ def headlines(figures: dict[str, pl.DataFrame]) -> list[Headline]:
             _share_headline(row, f"of anti-armour ammunition {where} made since 2010 that was "
                                  f"made in the EU", "since_2010_eu_"),
         ]
+    traced = components_headline(figures["ied_components"])
+    if traced is not None:  # "N components traced to M manufacturers in K countries"
+        value, label = traced.split(" ", 1)
+        found.append(Headline(value, f"IED {label}"))
     return [h for h in found if h.value]
 
 
@@ -144,6 +155,7 @@ def render_index(
     statistics: dict[str, Any], figures: dict[str, pl.DataFrame], charts: dict[str, str],
     quality: QualitySummary, diversion: list[TransferStory] | None = None,
     diversion_issues: pl.DataFrame | None = None, anti_armour_basis: dict[str, int] | None = None,
+    found: Investigation | None = None,
 ) -> str:
     files = pl.DataFrame(statistics["input"]["files"]).select(
         "path", "status", "rows_in", "items", "superseded", "merged", "quarantined", "transfers",
@@ -156,6 +168,7 @@ def render_index(
                     "caption": CAPTIONS.get(figure, SHARE_CAPTION)}
                    for figure, svg in charts.items()],
         "diversion": diversion or [],
+        "investigation": found or Investigation([], [], 0, None, []),
         "diversion_issues": table(diversion_issues if diversion_issues is not None
                                   else pl.DataFrame()),
         "tables": [{"id": figure, **table(frame)} for figure, frame in figures.items()],

@@ -29,7 +29,7 @@ WEAPONS_BY_ORIGIN: dict[str | None, int] = {
     "CHN": 783, "ROU": 218, "RUS": 173, "HUN": 130, "BGR": 95, "SRB": 72, "DEU": 65,
     "IRQ": 58, "POL": 40, "CZE": 38, "USA": 32, "IRN": 16,
     "BLR": 10, "SYR": 10, "EGY": 10, "PRK": 10, "TUR": 10, "PAK": 10, "SDN": 10, "UKR": 10,
-    None: 32,  # unknown origin: reported, outside the shares
+    None: 28,  # unknown origin: reported, outside the shares
 }
 # "More than half of all weapons" were made by Russia and China in 1960-1989: 940 of 1,832.
 CHINA_RUSSIA_1960_1989 = {"CHN": 780, "RUS": 160}
@@ -63,6 +63,7 @@ class Cohort:
     units: int
     sizes: tuple[int, ...] = (1,)
     lot: str | None = None
+    producer: str | None = None  # a non-state producer (origin is then None)
 
 
 # Anti-armour ammunition documented in Iraq, 1,000 units of known year. Made 2014 or later:
@@ -94,6 +95,38 @@ MISSILE_LOT = "07-15"
 # Romania's PG-9 sale to the US military, October 2014 (9,252 rockets, no-retransfer clause).
 PG9_SHIPPED_ON = dt.date(2014, 10, 6)
 PG9_QUANTITY = 9252
+
+# The group's own production (country of manufacture written `Islamic State`, `IS-made`,
+# `Daesh`...): mortar rounds and rockets it made, carved out of the 984 units of unknown origin
+# (like them, outside every origin share, so the published shares stay), one mortar lot found on
+# many sites in both countries; and weapons improvised by a maker the logs do not name, 4 of
+# the 32 weapons of unknown origin. Their bores are Warsaw Pact ones (82 mm, 122 mm): calibres
+# of neither family would take the Warsaw Pact share of ammunition below the published 87%.
+ISLAMIC_STATE = "Islamic State"
+IMPROVISED = "Unnamed improvised producer"
+IS_MORTAR_LOT = "IS-82-0415"
+NON_STATE_AMMUNITION = (
+    Cohort("Iraq", "mortar round", "IS 82mm mortar", "82mm", None, (2015, 2016), 200,
+           (5, 10, 20), lot=IS_MORTAR_LOT, producer=ISLAMIC_STATE),
+    Cohort("Syria", "mortar round", "IS 82mm mortar", "82mm", None, (2015, 2016), 100,
+           (5, 10, 20), lot=IS_MORTAR_LOT, producer=ISLAMIC_STATE),
+    Cohort("Iraq", "rocket", "IS 122mm rocket", "122mm", None, (2016, 2016), 60, (2, 4, 6),
+           producer=ISLAMIC_STATE),
+)
+NON_STATE_WEAPONS = 4  # "improvised" launchers: of the 32 weapons of unknown origin
+# One lot, several fronts: Russian hand grenades of one lot in both countries, and its near
+# misses, the same lot number on another model and on grenades made elsewhere (other lots).
+GRENADE_LOT = "12-83-074"
+LOT_SPREAD = (
+    Cohort("Iraq", "grenade", "RGD-5", None, "RUS", (1983, 1983), 60, (10, 20),
+           lot=GRENADE_LOT),
+    Cohort("Syria", "grenade", "RGD-5", None, "RUS", (1983, 1983), 40, (10, 20),
+           lot=GRENADE_LOT),
+    Cohort("Syria", "grenade", "F-1", None, "RUS", (1983, 1983), 40, (10, 20),
+           lot=GRENADE_LOT),
+    Cohort("Iraq", "grenade", "RGD-5", None, "BGR", (1983, 1983), 30, (10, 20),
+           lot=GRENADE_LOT),
+)
 
 # Not anti-armour: a fragmentation rocket, the near miss of the anti-armour figure.
 OTHER_AMMUNITION = (
@@ -176,5 +209,18 @@ WEAPON_UNKNOWN_YEAR_EVERY = 20  # one weapon in 20 (outside China and Russia) ha
 IED_COUNTRIES = ("TUR", "IND", "CHN", "ROU", "JPN", "USA", "BRA", "NLD", "AUT", "CHE", "CZE",
                  "RUS", "BEL", "VNM", "IRN", "IRQ", "ARE", "LBN", "MYS", "SYR")
 IED_CATEGORIES = ("detonator", "fuze", "ied component")  # as field teams write them
-IED_SIZES = (1, 1, 2, 5, 10, 20)
-IED_COMPANIES = 51
+IED_SIZES = (1, 1, 1, 1, 2, 5, 10)  # an item of IED materiel may be a bag of several
+IED_COMPANIES = 51  # company n is in IED_COUNTRIES[n % 20]
+# IED materiel with no traced manufacturer: of unknown origin, made by the group itself
+# (pressure plates, containers, home-made explosive precursors), and improvised by someone
+# the logs do not name.
+IED_UNTRACED = {None: 30, ISLAMIC_STATE: 60, IMPROVISED: 15}
+# "Components reached IS as little as one month after lawful supply": a lot of detonators that
+# a manufacturer sold to a distributor (a commercial transfer record), one of them recovered 31
+# days later.
+COMPONENT_MODEL = "ED-8"
+COMPONENT_LOT = "ED-0115-07"
+COMPONENT_COMPANY = 1  # Company AB, in India
+COMPONENT_SHIPPED_ON = dt.date(2015, 2, 2)
+COMPONENT_RECOVERED_ON = COMPONENT_SHIPPED_ON + dt.timedelta(days=31)
+COMPONENT_QUANTITY = 5000

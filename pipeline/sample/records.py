@@ -43,6 +43,7 @@ class Record:
     serial: str | None = None
     lot: str | None = None
     manufacturer: str | None = None
+    producer: str | None = None  # a non-state producer (origin is then None)
     site: str = ""
     documented_on: dt.date = plan.FIELDWORK_START
     record_id: str = ""
@@ -86,7 +87,7 @@ def _years(rng: random.Random, years: tuple[int, int] | None) -> int | None:
 
 def cohort_records(rng: random.Random, cohort: Cohort, group: str) -> list[Record]:
     return [Record("", group, cohort.category, cohort.model, cohort.calibre, cohort.origin,
-                   _years(rng, cohort.years), quantity, lot=cohort.lot)
+                   _years(rng, cohort.years), quantity, lot=cohort.lot, producer=cohort.producer)
             for quantity in split_units(rng, cohort.units, cohort.sizes)]
 
 
@@ -119,6 +120,9 @@ def weapon_records(rng: random.Random) -> list[Record]:
     for origin, count in plan.WEAPONS_BY_ORIGIN.items():
         for model, calibre, years in _weapon_specs(origin, count):
             records.append(Record("", "", "weapon", model, calibre, origin, _years(rng, years), 1))
+    records += [Record("", "", "weapon", "improvised launcher", None, None,
+                       _years(rng, (2015, 2016)), 1, producer=plan.IMPROVISED)
+                for _ in range(plan.NON_STATE_WEAPONS)]
     rng.shuffle(records)
     for record, group in zip(records, _groups_for(len(records), plan.WEAPONS), strict=True):
         record.documented_in = group
@@ -135,7 +139,8 @@ def _groups_for(count: int, totals: dict[str, int]) -> list[str]:
 # --- ammunition ------------------------------------------------------------------------
 
 def _fixed_ammunition(rng: random.Random) -> list[Record]:
-    records = [r for cohort in (*plan.ANTI_ARMOUR, *plan.OTHER_AMMUNITION)
+    records = [r for cohort in (*plan.ANTI_ARMOUR, *plan.OTHER_AMMUNITION,
+                                *plan.NON_STATE_AMMUNITION, *plan.LOT_SPREAD)
                for r in cohort_records(rng, cohort, cohort.group or "")]
     missile = Record("", "Iraq", "guided missile", "9M111", None, "BGR", 2015, 1,
                      serial=plan.MISSILE_SERIAL, lot=plan.MISSILE_LOT, site=MISSILE_SITE,
@@ -238,13 +243,27 @@ def _blank_calibre_units(fixed: list[Record], fillers: dict[tuple[str, str | Non
 # --- IED components --------------------------------------------------------------------
 
 def ied_records(rng: random.Random) -> list[Record]:
+    """Components traced to the plan's companies (each in one country), one of them from a
+    lot whose commercial sale a transfer record documents; then IED materiel with no traced
+    manufacturer. Counted in items (rows), whatever their quantity."""
     companies = [f"Company {chr(65 + n // 26)}{chr(65 + n % 26)}"
                  for n in range(plan.IED_COMPANIES)]
     records = []
-    for n, quantity in enumerate(split_units(rng, plan.IED_COMPONENTS, plan.IED_SIZES)):
-        group = "Syria" if n % 3 == 2 else "Iraq"
-        records.append(Record("", group, rng.choice(plan.IED_CATEGORIES), None, None,
-                              plan.IED_COUNTRIES[n % len(plan.IED_COUNTRIES)],
-                              rng.randint(2012, 2016), quantity,
-                              manufacturer=companies[n % len(companies)]))
+    for n in range(plan.IED_COMPONENTS):
+        company = n % plan.IED_COMPANIES
+        records.append(Record("", "Syria" if n % 3 == 2 else "Iraq",
+                              rng.choice(plan.IED_CATEGORIES), None, None,
+                              plan.IED_COUNTRIES[company % len(plan.IED_COUNTRIES)],
+                              rng.randint(2012, 2016), rng.choice(plan.IED_SIZES),
+                              manufacturer=companies[company]))
+    records[plan.COMPONENT_COMPANY] = records[plan.COMPONENT_COMPANY].copy(  # the lot's maker
+        documented_in="Iraq", category="detonator", model=plan.COMPONENT_MODEL,
+        lot=plan.COMPONENT_LOT, year=plan.COMPONENT_SHIPPED_ON.year, quantity=1,
+        documented_on=plan.COMPONENT_RECOVERED_ON)
+    for producer, count in plan.IED_UNTRACED.items():
+        for n in range(count):
+            records.append(Record("", "Syria" if n % 3 == 2 else "Iraq",
+                                  rng.choice(("ied component", "precursor")), None, None, None,
+                                  rng.randint(2015, 2016), rng.choice(plan.IED_SIZES),
+                                  producer=producer))
     return records

@@ -76,7 +76,7 @@ FORMATS = {
     "syria-north": TeamFormat("tsv", "\t", "cp1252", {
         "record_id": "Reference", "documented_on": "Date", "documented_in": "Country",
         "site": "Location", "category": "Type", "model": "Model", "calibre": "Caliber",
-        "country_of_manufacture": "COM", "year_of_manufacture": "Year",
+        "manufacturer": "Maker", "country_of_manufacture": "COM", "year_of_manufacture": "Year",
         "serial_number": "S/N", "lot_number": "Lot", "quantity": "Count", "notes": "Remarks",
         "dataset": "Dataset"}, _written_out, True),
     STUDY_TEAM: TeamFormat("txt", "|", "utf-8", {
@@ -111,6 +111,11 @@ HISTORIC_SPELLINGS = {  # (present-day state, made before) -> how logs record th
     "SRB": (1992, ("Yugoslavia", "SFRY", "FRY")),
 }
 UNKNOWN_SPELLINGS = ("", "", "", "unknown", "?", "n/a", "-")
+PRODUCER_SPELLINGS = {  # as field teams write the group's own production
+    plan.ISLAMIC_STATE: ("Islamic State", "IS-made", "Daesh", "ISIS", "ISIL", "IS production",
+                         "islamic state", "IS made"),
+    plan.IMPROVISED: ("improvised", "Improvised"),
+}
 CATEGORY_SPELLINGS = {
     "cartridge": ("cartridge", "round", "ammunition", "SAA", "Cartridge"),
     "guided missile": ("ATGW", "ATGM", "missile", "guided missile"),
@@ -125,6 +130,7 @@ CALIBRE_SPELLINGS = {
     "7.62x51mm": ("7.62x51mm", "7.62 NATO", "7.62 x 51"),
     "12.7x99mm": (".50 BMG", "12.7x99mm", "12.7 x 99"), "9x19mm": ("9x19mm", "9mm Parabellum"),
     "73mm": ("73mm", "73 mm"), "82mm": ("82mm", "82 mm"), "120mm": ("120mm", "120 mm"),
+    "122mm": ("122mm", "122 mm"),
     "7.92x57mm": ("7.92x57mm", "8mm Mauser"),
 }
 MACHINE_GUNS = ("PKM", "DShKM")
@@ -139,7 +145,10 @@ class Speller:
     def pick(self, options: tuple[str, ...]) -> str:
         return self.rng.choice(options)
 
-    def country(self, code: str | None, year: int | None = None) -> str:
+    def country(self, code: str | None, year: int | None = None,
+                producer: str | None = None) -> str:
+        if producer is not None:
+            return self.pick(PRODUCER_SPELLINGS[producer])
         if code is None:
             return self.pick(UNKNOWN_SPELLINGS)
         if code in HISTORIC_SPELLINGS and year and year < HISTORIC_SPELLINGS[code][0] and (
@@ -154,6 +163,12 @@ class Speller:
         if record.category == "rocket" and (record.model or "").startswith(("PG-7", "OG-7")):
             return self.pick(("rocket", "RPG round"))
         return self.pick(CATEGORY_SPELLINGS.get(record.category, (record.category,)))
+
+    def manufacturer(self, name: str | None) -> str:
+        """Mostly as the company writes it; sometimes in capitals or with a doubled space."""
+        if not name:
+            return ""
+        return self.pick((name, name, name, name.upper(), name.replace(" ", "  ")))
 
     def calibre(self, calibre: str | None) -> str:
         return self.pick(CALIBRE_SPELLINGS[calibre]) if calibre else ""
@@ -194,8 +209,9 @@ def row_cells(record: Record, speller: Speller) -> dict[str, Cell]:
         "record_id": record.record_id, "documented_on": speller.date(record.documented_on),
         "documented_in": speller.country(record.documented_in_code()),
         "site": record.site, "category": speller.category(record), "model": record.model or "",
-        "calibre": speller.calibre(record.calibre), "manufacturer": record.manufacturer or "",
-        "country_of_manufacture": speller.country(record.origin, record.year),
+        "calibre": speller.calibre(record.calibre),
+        "manufacturer": speller.manufacturer(record.manufacturer),
+        "country_of_manufacture": speller.country(record.origin, record.year, record.producer),
         "year_of_manufacture": speller.year(record),
         "serial_number": speller.key(record.serial), "lot_number": speller.key(record.lot),
         "quantity": speller.quantity(record), "recovered_from": "IS forces",
@@ -299,7 +315,8 @@ TRANSFER_HEADER = ("transfer_id", "exporter", "importer", "end_user", "shipped_o
 
 
 def transfer_rows() -> dict[str, list[tuple[str, ...]]]:
-    """The two published cases, and a transfer nothing was recovered from."""
+    """The two published cases, a transfer nothing was recovered from, and a commercial
+    supply: a lot of detonators its maker sold to a distributor."""
     shipped_pg9 = plan.PG9_SHIPPED_ON.isoformat()
     shipped_missile = plan.MISSILE_SHIPPED_ON.isoformat()
     missiles = [("BG-US-2015-112", "Bulgaria", "United States", "US Army", shipped_missile,
@@ -313,6 +330,11 @@ def transfer_rows() -> dict[str, list[tuple[str, ...]]]:
              "12-14-460", "4000", "yes", ""),
         ],
         "transfers/bulgaria-2015-9m111.csv": missiles,
+        "transfers/india-2015-detonators.csv": [
+            ("IN-TR-2015-0093", "India", "Turkey", "Company ZD (distributor)",
+             plan.COMPONENT_SHIPPED_ON.isoformat(), plan.COMPONENT_MODEL, plan.COMPONENT_LOT,
+             f"{plan.COMPONENT_QUANTITY}", "no", ""),
+        ],
     }
 
 
@@ -362,6 +384,13 @@ codes, abbreviations and historic states; calibre and category spellings; two-di
 years; serial and lot numbers with prefixes and Cyrillic look-alike letters. On top of the
 items they hold old versions of records, identical rows, re-documented weapons, double
 entries and a few invalid rows, which the pipeline must take away again.
+
+They also hold what an investigation asks about: items the group made itself (country of
+manufacture written `Islamic State`, `IS-made`, `Daesh`, `ISIS`...) or that were improvised
+by a maker no one named; lots of ammunition found at several sites and in both countries;
+IED components from 51 invented companies (`Company AA` to `Company BY`) in 20 countries; and
+a commercial transfer record (`transfers/india-2015-detonators.csv`, a lot of detonators sold
+to an invented distributor) from which one detonator was recovered 31 days later.
 
 The build marks its report as synthetic because this file is here.
 """

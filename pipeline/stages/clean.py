@@ -23,8 +23,9 @@ import polars as pl
 
 from pipeline.ahead import computed_ahead
 from pipeline.columns import ITEMS, REQUIRED_NAMES
+from pipeline.keys import key_expr, record_id_key
 from pipeline.parts import ROWS_PER_PART, Parts, write_parts
-from pipeline.reference import CYRILLIC_LOOKALIKES, Reference, designation_key
+from pipeline.reference import Reference, designation_key
 from pipeline.stages.read import READ_PROBLEM_SEPARATOR, numbered_schema
 
 EARLIEST_YEAR = 1850
@@ -40,11 +41,7 @@ QUANTITY_FORM = r"^(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)$"  # 1200 or 1,200 (after
 OTHER_DIGITS = {chr(zero + d): str(d) for zero in (0x0660, 0x06F0, 0xFF10) for d in range(10)}
 DIGIT_TABLE = str.maketrans(OTHER_DIGITS)
 
-# Capitals that look like Latin ones, read as Latin in keys and record ids (contract v2).
-GREEK_LOOKALIKES = dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX", strict=True))
-LOOKALIKES = {**CYRILLIC_LOOKALIKES, **GREEK_LOOKALIKES}
-LOOKALIKE_TABLE = str.maketrans(LOOKALIKES)
-PLAIN_TEXT = r"^[\x20-\x7E№]*$"  # printable ASCII (and №): Unicode cleaning leaves it be
+PLAIN_TEXT = r"^[\x20-\x7E]*$"  # printable ASCII: Unicode cleaning leaves it be
 
 DATE_FORMATS = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d %b %Y", "%d %B %Y", "%b %d, %Y",
                 "%B %d, %Y", "%b %d %Y", "%B %d %Y", "%d %b, %Y", "%d %B, %Y")
@@ -105,45 +102,28 @@ def ascii_digits(text: pl.Expr) -> pl.Expr:
     return text.str.replace_many(list(OTHER_DIGITS), list(OTHER_DIGITS.values()))
 
 
-def clean_key_text(text: str) -> str:
-    """The contract's Unicode cleaning of keys and record ids: NFKC (fullwidth letters and
-    digits become ASCII), invisible characters (category Cf: zero-width spaces and joiners,
-    byte-order marks, soft hyphens) removed, every kind of space a space, Greek and Cyrillic
-    capitals that look like Latin ones read as Latin, trimmed. Case is kept. `№` is kept as
-    it is (NFKC would make it `No`): the contract names it as a prefix of serial numbers."""
-    text = "№".join(unicodedata.normalize("NFKC", part) for part in text.split("№"))
-    text = "".join(" " if ch.isspace() else ch for ch in text
-                   if unicodedata.category(ch) != "Cf")
-    return text.translate(LOOKALIKE_TABLE).strip()
-
-
 def cleaned_text(frame: pl.DataFrame, column: str) -> pl.Expr:
-    """`column` of `frame` after clean_key_text, NULL where nothing is left. Only the distinct
-    values that are not printable ASCII are cleaned (in Python, once each); the others are
-    what cleaning would give already."""
+    """`column` of `frame` as a record id is compared (pipeline/keys.py, record_id_key), NULL
+    where nothing is left. Only the distinct values that are not printable ASCII are cleaned
+    (in Python, once each); the others are what cleaning would give already."""
     values = frame.get_column(column)
     odd = values.filter(~values.str.contains(PLAIN_TEXT)).unique()
-    if odd.is_empty():
-        return pl.col(column)
-    cleaned = pl.Series([clean_key_text(value) or None for value in odd], dtype=pl.String)
-    return pl.col(column).replace(odd, cleaned)
+    text = pl.col(column)
+    if not odd.is_empty():
+        cleaned = pl.Series([record_id_key(value) for value in odd], dtype=pl.String)
+        text = text.replace(odd, cleaned)
+    trimmed = text.str.strip_chars(" ")
+    return pl.when(trimmed != "").then(trimmed)
 
 
-def record_key(column: str, cleaned: pl.Expr | None = None) -> pl.Expr:
-    """The contract's comparison key for serial and lot numbers.
-
-    `cleaned`: the column after Unicode cleaning (cleaned_text), by default the column as it
-    is. Upper case, Cyrillic and Greek look-alikes as Latin, a leading `No`, `No.`, `№` or
-    `S/N` dropped, then spaces, hyphens and dashes, slashes and dots removed. `No` is only a
-    prefix when punctuation, a space or a digit follows it, so a serial such as `NOR-55` keeps
-    its letters.
+def record_key(column: str) -> pl.Expr:
+    """The contract's comparison key for serial and lot numbers (pipeline/keys.py, the one
+    definition the SQL macros share): NFKC, invisible characters removed, upper case,
+    Cyrillic and Greek look-alikes as Latin, a leading `No`, `No.`, `№` or `S/N` dropped,
+    then spaces, hyphens, slashes and dots removed. `No` is only a prefix when punctuation,
+    a space or a digit follows it, so a serial such as `NOR-55` keeps its letters.
     """
-    text = pl.col(column) if cleaned is None else cleaned
-    upper = text.str.to_uppercase().str.replace_many(list(LOOKALIKES), list(LOOKALIKES.values()))
-    unprefixed = upper.str.replace(r"^(?:S/N|№|NO(?:[.:#\s]|$))[\s.:#]*", "").str.replace(
-        r"^NO(\d)", "$1"
-    )
-    key = unprefixed.str.replace_all(r"[\s\p{Pd}/.]", "")
+    key = key_expr(pl.col(column))
     # an illegible serial ('n/a', 'unknown') is no serial: it must not match another one
     return pl.when((key != "") & ~is_unknown(column)).then(key)
 
@@ -289,6 +269,10 @@ def _interpret_values(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame
         """Known models compare by their canonical designation, so aliases match."""
         return designation_key(model(text) or text)
 
+    def origin_state(text: str) -> str | None:
+        """A non-state producer is never a state, whatever the countries would make of it."""
+        return None if reference.producer(text) else reference.country_code(text)
+
     anti_armour_models = {m for m, aa in reference.models_by_key.values() if aa}
     origin_known = ~is_unknown("country_of_manufacture")
     return frame.with_columns(
@@ -297,15 +281,20 @@ def _interpret_values(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame
         documented_in_code=distinct_map(frame, "documented_in", reference.country_code,
                                          pl.String),
         origin_state_code=pl.when(origin_known).then(
-            distinct_map(frame, "country_of_manufacture", reference.country_code, pl.String)),
+            distinct_map(frame, "country_of_manufacture", origin_state, pl.String)),
+        producer=pl.when(origin_known).then(
+            distinct_map(frame, "country_of_manufacture", reference.producer, pl.String)),
+        manufacturer_key=pl.when(~is_unknown("manufacturer")).then(
+            pl.col("manufacturer").str.replace_all(r"\s+", " ").str.strip_chars()
+            .str.to_lowercase()),
         category_normalised=distinct_map(frame, "category", reference.category, pl.String),
         calibre_found=distinct_map(frame, "calibre", calibre, calibre_struct),
         model_designation=distinct_map(frame, "model", model, pl.String),
         latitude_value=ascii_digits(pl.col("latitude")).cast(pl.Float64, strict=False),
         longitude_value=ascii_digits(pl.col("longitude")).cast(pl.Float64, strict=False),
         **quantity_values(frame),
-        serial_key=record_key("serial_number", cleaned_text(frame, "serial_number")),
-        lot_key=record_key("lot_number", cleaned_text(frame, "lot_number")),
+        serial_key=record_key("serial_number"),
+        lot_key=record_key("lot_number"),
         record_id_key=cleaned_text(frame, "record_id"),
         team=distinct_map(frame, "source_file", team_of, pl.String),
         model_key=distinct_map(frame, "model", model_key, pl.String),
@@ -318,6 +307,10 @@ def _interpret_values(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame
         origin_state=pl.col("origin_state_code").replace_strict(state_name, default=None),
         origin_code=pl.col("origin_state_code").replace_strict(present_code, default=None),
         origin=pl.col("origin_state_code").replace_strict(present_name, default=None),
+        # what rule 2 and double entries compare: the present-day state, or the producer
+        origin_key=pl.coalesce(
+            pl.col("origin_state_code").replace_strict(present_code, default=None),
+            pl.format("non-state: {}", pl.col("producer"))),
         item_kind=pl.col("category_normalised").replace_strict(item_kind, default=None),
         serial_numbered=pl.col("category_normalised").replace_strict(
             serial_numbered, default=False, return_dtype=pl.Boolean),
@@ -427,9 +420,11 @@ def _checks(today: dt.date,
                    "data/reference/category_synonyms.csv", quoted("category"))),
         (pl.col("documented_in").is_not_null() & pl.col("documented_in_code").is_null(),
          country_problem("documented_in", notes["documented_in"])),
-        (~is_unknown("country_of_manufacture") & pl.col("origin_state_code").is_null(),
+        (~is_unknown("country_of_manufacture") & pl.col("origin_state_code").is_null()
+         & pl.col("producer").is_null(),
          country_problem("country_of_manufacture", notes["country_of_manufacture"],
-                         ", leave it blank if unknown")),
+                         ", leave it blank if unknown (a non-state producer goes in "
+                         "data/reference/non_state_producers.csv)")),
         (pl.col("year_text").is_not_null() & ~ascii_digits(pl.col("year_text")).str.contains(
             r"^[0-9]{2}$|^[0-9]{4}$"),
          pl.format("invalid_year: year_of_manufacture {} is not a year; write 4 digits, "

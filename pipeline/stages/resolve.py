@@ -21,12 +21,13 @@ import polars as pl
 MERGE_RULES: dict[str, tuple[str, ...]] = {
     # The same record_id twice in one file with identical content is one record.
     "identical_row": ("source_file", "cells"),
-    # Serial-numbered items with the same serial, model and present-day origin are one item.
-    "re_documented_item": ("serial_key", "model_key", "origin_code"),
+    # Serial-numbered items with the same serial, model and present-day origin (or the same
+    # non-state producer: origin_key) are one item.
+    "re_documented_item": ("serial_key", "model_key", "origin_key"),
     # Different ids, same everything else: one record entered twice. The serial number is part
     # of the key, because two weapons with different serials are two weapons.
     "double_entry": ("documented_in_present_code", "site_key", "documented_on_parsed",
-                     "category_normalised", "model_key", "calibre_key", "origin_code",
+                     "category_normalised", "model_key", "calibre_key", "origin_key",
                      "year_value", "lot_key", "quantity_value", "serial_key"),
 }
 

@@ -17,7 +17,6 @@ import polars as pl
 from pipeline.columns import TRANSFERS
 from pipeline.reference import Reference, designation_key
 from pipeline.stages.clean import (
-    cleaned_text,
     country_notes,
     country_problem,
     distinct_map,
@@ -87,8 +86,8 @@ def _interpret(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame:
         importer_state_code=distinct_map(frame, "importer", reference.country_code, pl.String),
         model_designation=distinct_map(frame, "model", model, pl.String),
         model_key=distinct_map(frame, "model", model_key, pl.String),
-        lot_key=record_key("lot_number", cleaned_text(frame, "lot_number")),
-        serial_key=record_key("serial_number", cleaned_text(frame, "serial_number")),
+        lot_key=record_key("lot_number"),
+        serial_key=record_key("serial_number"),
         **quantity_values(frame),
         retransfer_value=pl.col("retransfer_clause").str.to_lowercase().replace_strict(
             CLAUSE_VALUES, default=None, return_dtype=pl.Boolean),
@@ -151,7 +150,10 @@ def transfer_frames(normalised: pl.DataFrame) -> dict[str, pl.DataFrame]:
     rows, which `quarantine` holds after the item-log ones."""
     quarantined = pl.col("reasons").list.len() > 0
     bad = QUARANTINE.select(
-        normalised.filter(quarantined).with_columns(record_id=pl.col("transfer_id"))
+        normalised.filter(quarantined).with_columns(
+            record_id=pl.col("transfer_id"), site=pl.lit(None, pl.String),
+            documented_on_parsed=pl.col("shipped_on_parsed"),
+            country_of_manufacture=pl.col("exporter"))
     ).with_columns(dataset=pl.lit("transfers"))
     return {
         TRANSFER_TABLE.name: TRANSFER_TABLE.select(normalised.filter(~quarantined)),

@@ -1,0 +1,1 @@
+"""Lookups an investigator runs on the published database (`armtrace trace`)."""
