@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from pipeline.cli import main
+from pipeline.report.quality import UNKNOWN_CALIBRES_SQL, UNKNOWN_MODELS_SQL
 from pipeline.sample import plan
 from pipeline.sample.archive import archive_records
 from pipeline.sample.plan import DEFAULT_SEED
@@ -233,6 +234,14 @@ def test_two_builds_give_byte_identical_statistics_and_tables(
     assert len(outputs) == len(FIGURE_IDS) + 1  # statistics.json and one table per figure
     for name in outputs:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_the_sample_uses_only_vocabulary_the_reference_tables_know(sample_build) -> None:
+    """The sample shows what a clean build looks like: every model and calibre it writes is in
+    data/reference (its unmatched headers, Dataset and Photo ref, are extra columns on purpose)."""
+    with duckdb.connect(str(sample_build[0]), read_only=True) as con:
+        assert con.sql(UNKNOWN_MODELS_SQL).fetchall() == []
+        assert con.sql(UNKNOWN_CALIBRES_SQL).fetchall() == []
 
 
 def test_report_is_labelled_synthetic(sample_build: tuple[Path, Path]) -> None:
