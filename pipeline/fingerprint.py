@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from dataclasses import dataclass, replace
 from importlib.metadata import distributions
 from pathlib import Path
@@ -85,11 +86,22 @@ def settings_components(run_config: dict[str, Any]) -> dict[str, str]:
 
 def _hashed_files(folder: Path, kind: str, suffixes: tuple[str, ...] | None = None
                   ) -> dict[str, str]:
-    if not folder.is_dir():
-        return {}
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-                   and (suffixes is None or p.suffix in suffixes))
-    return {f"{kind}/{p.relative_to(folder).as_posix()}": sha256_of(p) for p in files}
+    """SHA-256 of each regular file under `folder` with one of `suffixes`. Links are not
+    followed (the stages refuse them and say so) but listed by their target, so that adding,
+    removing or re-pointing one still makes the next build run and report it."""
+    found = {}
+    for top, dirnames, names in os.walk(folder):  # followlinks=False: a linked folder is a name
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in (*names, *(d for d in dirnames if Path(top, d).is_symlink())):
+            path = Path(top, name)
+            if suffixes is not None and path.suffix not in suffixes:
+                continue
+            key = f"{kind}/{path.relative_to(folder).as_posix()}"
+            if path.is_symlink():
+                found[key] = f"link to {os.readlink(path)}"
+            elif path.is_file():
+                found[key] = sha256_of(path)
+    return dict(sorted(found.items()))
 
 
 def library_components() -> dict[str, str]:

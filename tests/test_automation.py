@@ -276,3 +276,24 @@ def test_schedule_skips_an_unchanged_build_and_runs_a_changed_one(built: Paths) 
     (built.raw_dir / "items" / "new.csv").write_text(NEW_LOG)
     runs, skip = _schedule_tick(built)
     assert len(runs) == 1 and runs[0].run_key is None
+
+
+def test_fingerprints_list_links_by_their_target_and_never_read_through_them(
+        tmp_path: Path) -> None:
+    """A corrections or reference folder may hold a link (the stages refuse it by name): the
+    manifest records where it points, so adding or re-pointing one is a change, and never
+    hashes what it points to (a link to a 20 GiB file, or to /etc/shadow)."""
+    from pipeline.fingerprint import _hashed_files
+    from pipeline.stages.discover import sha256_of
+
+    folder, outside = tmp_path / "corrections", tmp_path / "secret.yaml"
+    folder.mkdir()
+    outside.write_text("not ours")
+    (folder / "team.yaml").write_text("corrections: []\n")
+    (folder / "linked.yaml").symlink_to(outside)
+    (folder / "sub").symlink_to(tmp_path, target_is_directory=True)
+    found = _hashed_files(folder, "corrections", (".yaml",))
+    assert found["corrections/linked.yaml"] == f"link to {outside}"
+    assert found["corrections/team.yaml"] == sha256_of(folder / "team.yaml")
+    assert not any(key.startswith("corrections/sub/") for key in found)
+    assert sha256_of(outside) not in found.values()
