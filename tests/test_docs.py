@@ -37,7 +37,7 @@ def test_data_dictionary_in_docs_is_current(sample_build: tuple[Path, Path]) -> 
 
 
 def test_no_file_holds_a_merge_conflict_marker() -> None:
-    """A conflict marker once reached docs/decisions.md unnoticed."""
+    """A merge left half done shows as a conflict marker in a doc or a source file."""
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True,
                              text=True, check=True).stdout.split()
     markers = re.compile(r"^(<<<<<<< |=======$|>>>>>>> )", re.MULTILINE)
