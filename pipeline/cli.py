@@ -177,7 +177,7 @@ def execute_without_output_capture(job: dg.JobDefinition, run_config: dict,
 
     execute_in_process holds each output in memory for `result.output_for_node`, so every
     stage's frame stayed resident until the run ended: 7 GiB at a million rows, growing with
-    each stage (docs/performance.md). Stage frames are handed on as Parquet files by the IO
+    each stage (docs/decisions/dagster.md). Stage frames are handed on as Parquet files by the IO
     manager and the CLI reads nothing from the result but events, so nothing needs them.
     Dagster has no public switch for this; the private call is the one execute_in_process
     makes (tests/test_performance.py fails if it changes).

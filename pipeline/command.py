@@ -3,7 +3,7 @@
 Importing the CLI (DuckDB, polars, then Dagster) takes seconds; an interrupt during it used
 to end in a traceback. Here the signals are caught first, and stop the command with one line
 and exit code 128 + the signal's number. Stopping at once is safe wherever it lands: a build
-publishes through a journal and survives SIGKILL (docs/decisions.md, "Publishing"), the lock
+publishes through a journal and survives SIGKILL (docs/decisions/publishing.md), the lock
 dies with the process, and the suites' process exits with its parent. During a Dagster run,
 Dagster takes both signals over and fails the step under way; `armtrace build` then reports
 the interruption the same way (pipeline/cli.py).

@@ -20,7 +20,7 @@ from pipeline.resources import (
 DUCKDB_MEMORY_LIMIT = "2GB"
 """DuckDB spills to the work folder past this. Its default, 80% of the machine's memory, is
 a cache it keeps: at ten million rows the reconciliation check's hash tables took the build
-from 6 to 11 GiB (docs/performance.md)."""
+from 6 to 11 GiB (docs/decisions/scale.md)."""
 DUCKDB_MAX_VACUUM_TASKS = 0
 """No row groups merged at a checkpoint. DuckDB copies each Parquet part into row groups of
 122,880 rows and leaves a short one at the end of each part; by default the checkpoint then

@@ -6,7 +6,7 @@ spare, to import it while the build works on something else (`start_spare_proces
 build has one started early (`start_spare_for_small_build`) and runs both suites in it: from
 the command line before Dagster is even imported, in a run Dagster launches as the run starts
 (the `suite_process` resource). The build's process imported GX for 4 s or more, one core
-busy and the other idle (docs/decisions.md, "Validation").
+busy and the other idle (docs/decisions/validation.md).
 
 No Dagster here: the command line imports this module before Dagster, which takes 3 s.
 """
@@ -39,7 +39,7 @@ SMALL_BUILD_LOG_BYTES = 320 * 1024**2
 """Item logs of at most this many bytes make a small build: about SUITES_IN_OWN_PROCESS_ABOVE
 rows of the synthetic sample (160 bytes a row; the shipped sample's logs are 0.4 MB), the
 builds whose suites would otherwise import GX in the build's process. Measured with the
-spare and without (docs/performance.md): the shipped sample 22.5-22.9 -> 16.1-18.7 s, a
+spare and without (docs/decisions/validation.md): the shipped sample 22.5-22.9 -> 16.1-18.7 s, a
 million rows 39.0-40.8 -> 35.8-37.1 s (normalising 2 to 3 s slower beside the import, the
 parsed-rows suite 4.5 s sooner). Above it the suites run in processes of their own anyway
 (in_own_process), started while the build works."""

@@ -2,7 +2,7 @@
 curated items of a raw folder the calibration never saw (another seed), must equal the SQL's.
 
 The hand computation shares nothing with pipeline/figures/*.sql: it reads `items` and the EU
-membership CSV and follows shared/spec/figures.md and docs/figures.md line by line.
+membership CSV and follows docs/figures.md line by line.
 """
 
 from __future__ import annotations

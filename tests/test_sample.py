@@ -1,7 +1,7 @@
 """The shipped synthetic sample reproduces CAR's published figures, reproducibly.
 
-Each published value is asserted against shared/reference/car-published-figures.md as rounded
-there; counts exactly.
+Each published value is asserted as CAR's reports round it (data/raw/SYNTHETIC.md names them);
+counts exactly.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
--- The published figures (shared/spec/figures.md), one table each, from figure_items,
+-- The published figures (docs/figures.md), one table each, from figure_items,
 -- figure_shares and items. Row order is part of the output: groups alphabetically with 'All'
 -- last, then largest first, unknowns last, then by name (in the by-origin figures: the states,
 -- then the non-state producers, then Unknown).

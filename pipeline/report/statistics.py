@@ -20,7 +20,7 @@ from pipeline.stages.discover import sha256_of
 from pipeline.stages.figures import FigureSettings
 
 SCHEMA_VERSION = "1.2"
-"""Version of the published figures' interface (shared/spec/figures.md); bump on any change."""
+"""Version of the published figures' interface (docs/figures.md); bump on any change."""
 
 LIBRARIES = ("armtrace", "altair", "dagster", "duckdb", "numpy", "polars", "pycountry", "scipy",
              "vl-convert-python")

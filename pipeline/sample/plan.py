@@ -1,6 +1,6 @@
 """The calibration: what the curated items of the synthetic sample must contain.
 
-Every number here comes from shared/reference/car-published-figures.md; the comment beside
+Every number here comes from CAR's published reports (data/raw/SYNTHETIC.md); the comment beside
 each says which published figure it carries. The generator adds duplicates, old versions and
 invalid rows on top, and the pipeline must remove exactly those to get back to this plan.
 """

@@ -38,7 +38,7 @@ from pipeline.tables import CORRECTIONS
 FILE_SUFFIXES = (".yaml", ".yml")
 WHAT_TO_DO = "review the log and update or delete the correction"
 
-# Limits on a corrections file (docs/decisions.md, "Analyst corrections"). The format nests
+# Limits on a corrections file (docs/decisions/corrections.md). The format nests
 # three levels (corrections: a list of mappings of text), so depth is a property of the
 # format, not a setting; the size is a setting, LIMITS["corrections_bytes"].
 ENV_MAX_CORRECTIONS_BYTES = LIMITS["corrections_bytes"].env

@@ -4,7 +4,7 @@ corrections (correct.py) and normalise (clean.py) each log's rows, then write th
 Each stage is its own module and is tested on its own; this one only chains them, file by
 file. Handing the rows from stage to stage through Parquet files wrote every row once more
 and read it back: at ten million rows the three stages took 54 to 59 s, and 45 to 46 s in
-one pass, with the same rows (docs/performance.md, seventh pass).
+one pass, with the same rows (docs/decisions/scale.md).
 """
 
 from __future__ import annotations

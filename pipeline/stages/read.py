@@ -39,7 +39,7 @@ DELIMITERS = (",", ";", "\t", "|")
 MIN_HEADER_MATCHES = 2  # a first row naming at least two contract columns is a header
 UTF8_BOM = b"\xef\xbb\xbf"
 
-# Limits on hostile or broken input (see "Hostile input" in docs/decisions.md).
+# Limits on hostile or broken input (docs/decisions/hostile-input.md).
 MAX_CELL_CHARS = 32_767  # Excel's own cell limit: a longer cell quarantines its row
 MAX_COLUMNS = 16_384  # Excel's column limit: a longer header is not an item log
 TRUNCATED_KEEP_CHARS = 200  # what an oversized cell keeps in the database, before the marker
