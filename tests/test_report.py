@@ -3,6 +3,8 @@ kept apart, and a page that renders in headless Chromium with the network off.""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import json
 import re
 import shutil
@@ -10,11 +12,22 @@ import subprocess
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 import vl_convert
 
 from pipeline.cli import TIMINGS_FILE
-from pipeline.report.charts import LOW_RELIABILITY, build_charts
+from pipeline.report.build import write_synthetic_readme
+from pipeline.report.charts import (
+    LOW_RELIABILITY,
+    OTHER,
+    OTHER_BELOW,
+    SYNTHETIC_LABEL,
+    SYNTHETIC_TABLES_README,
+    build_charts,
+    with_other,
+)
+from pipeline.report.findings import Period, key_findings
 from pipeline.report.html import (
     LOW_RELIABILITY_MARK,
     LOW_RELIABILITY_NOTE,
@@ -66,7 +79,7 @@ def test_each_png_is_the_chart_rasterised_from_its_spec(sample_build: tuple[Path
     must be the bytes vl-convert makes from the chart's own spec."""
     database, reports = sample_build
     with duckdb.connect(str(database), read_only=True) as con:
-        charts = build_charts(read_figures(con))
+        charts = build_charts(read_figures(con), synthetic=True)
     assert sorted(charts) == sorted(CHARTED)
     for figure, chart in charts.items():
         png = vl_convert.vegalite_to_png(chart.to_dict(), scale=2)
@@ -78,7 +91,8 @@ def test_index_is_self_contained(sample_build: tuple[Path, Path]) -> None:
     assert re.findall(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html) == []
     assert "<script" not in html and "<link" not in html and "@import" not in html
     assert html.count("<svg") >= len(CHARTED)
-    for section in ("headlines", "charts", "tables", "data-quality", "provenance"):
+    for section in ("findings", "methods", "headlines", "charts", "tables", "data-quality",
+                    "provenance"):
         assert f'id="{section}"' in html
 
 
@@ -156,8 +170,163 @@ def test_low_reliability_shares_are_marked_and_explained(sample_build: tuple[Pat
     assert marked and all(h.value for h in marked)
     html = (sample_build[1] / "index.html").read_text()
     assert html.count(LOW_RELIABILITY_NOTE) >= 2  # headlines and a table
-    bars = [row for chart in build_charts(figures).values()
+    bars = [row for chart in build_charts(figures, synthetic=True).values()
             for rows in chart.to_dict().get("datasets", {}).values() for row in rows
             if "reliability" in row]
     assert any(row["reliability"] == LOW_RELIABILITY for row in bars)
-    assert all((row["reliability"] == LOW_RELIABILITY) is row["low_reliability"] for row in bars)
+    assert all((row["reliability"] == LOW_RELIABILITY) is bool(row["low_reliability"])
+               for row in bars)
+    assert all(row["label"].endswith(LOW_RELIABILITY_MARK) is bool(row["low_reliability"])
+               for row in bars)
+
+
+@pytest.fixture(scope="module")
+def sample_figures(sample_build: tuple[Path, Path]) -> dict[str, pl.DataFrame]:
+    with duckdb.connect(str(sample_build[0]), read_only=True) as con:
+        return read_figures(con)
+
+
+def _all_row(frame: pl.DataFrame, **where: str) -> dict:
+    rows = frame.filter(pl.col("documented_in") == "All", *[pl.col(c) == v
+                                                           for c, v in where.items()])
+    return rows.row(0, named=True)
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+PERIOD = Period(dt.date(2014, 7, 14), dt.date(2017, 11, 28))
+
+
+def test_findings_are_written_from_the_figures(sample_figures: dict[str, pl.DataFrame]
+                                               ) -> None:
+    """Each finding quotes its figure's share, interval and n; change the figure and the
+    sentence follows."""
+    findings = [f.text for f in key_findings(sample_figures, PERIOD)]
+    assert 3 <= len(findings) <= 6
+    summary = _all_row(sample_figures["documentation_summary"])
+    assert f"{summary['weapons']:,} weapons" in findings[0]
+    assert "from 14 July 2014 to 28 November 2017" in findings[0]
+    top = sample_figures["weapons_by_origin"].filter(
+        (pl.col("documented_in") == "All") & pl.col("share").is_not_null()).row(0, named=True)
+    origin = next(f for f in findings if "weapons of known origin" in f)
+    assert origin.startswith(f"{top['country']} made {_pct(top['share'])} (95% interval "
+                             f"{_pct(top['ci_low'])} to {_pct(top['ci_high'])}; "
+                             f"n = {top['n']:,} weapons)")
+    eu = _all_row(sample_figures["eu_share"], item_kind="ammunition")
+    assert (f"{_pct(eu['share'])} (95% interval {_pct(eu['ci_low'])} to {_pct(eu['ci_high'])}; "
+            f"n = {eu['n']:,} records, effective n = {eu['effective_n']:,.0f})") in " ".join(
+        findings)
+
+    changed = dict(sample_figures)
+    changed["weapons_by_origin"] = sample_figures["weapons_by_origin"].with_columns(
+        share=pl.when((pl.col("country") == top["country"]) & (pl.col("documented_in") == "All"))
+        .then(0.7777).otherwise(pl.col("share")))
+    changed["documentation_summary"] = sample_figures["documentation_summary"].with_columns(
+        weapons=pl.col("weapons") + 1)
+    again = [f.text for f in key_findings(changed, Period(PERIOD.first, dt.date(2018, 1, 2)))]
+    assert f"{summary['weapons'] + 1:,} weapons" in again[0] and "2 January 2018" in again[0]
+    assert f"{top['country']} made 77.8% (95% interval" in " ".join(again)
+    assert [a == b for a, b in zip(findings, again, strict=True)].count(False) == 2
+
+
+def test_findings_mark_low_reliability_where_and_only_where_flagged(
+        sample_figures: dict[str, pl.DataFrame]) -> None:
+    def eu_flag(value: bool) -> dict[str, pl.DataFrame]:
+        return {**sample_figures, "eu_share": sample_figures["eu_share"].with_columns(
+            low_reliability=pl.lit(value))}
+
+    for value in (True, False):
+        eu = next(f for f in key_findings(eu_flag(value), PERIOD) if "European Union" in f.text)
+        assert eu.low_reliability is value
+        assert (LOW_RELIABILITY_MARK in eu.text) is value
+
+
+def test_every_chart_says_synthetic_on_its_face_only_when_synthetic(
+        sample_build: tuple[Path, Path], dirty_build: Path) -> None:
+    synthetic = json.loads((sample_build[1] / "statistics.json").read_text())["synthetic"]
+    plain = dirty_build.parent / "reports"
+    assert synthetic and not json.loads((plain / "statistics.json").read_text())["synthetic"]
+    for figure in CHARTED:
+        assert SYNTHETIC_LABEL in (sample_build[1] / "charts" / f"{figure}.svg").read_text()
+        assert SYNTHETIC_LABEL not in (plain / "charts" / f"{figure}.svg").read_text()
+
+
+def test_csv_tables_keep_the_contract_columns_and_the_label_sits_beside_them(
+        sample_build: tuple[Path, Path], dirty_build: Path, tmp_path: Path) -> None:
+    """A strict CSV reader gets exactly the figure's columns and rows: no comment line, no
+    extra column. The synthetic label is the README beside the tables, in synthetic builds
+    only."""
+    database, reports = sample_build
+    with duckdb.connect(str(database), read_only=True) as con:
+        for path in sorted((reports / "tables").glob("*.csv")):
+            columns = [d[0] for d in con.sql(f"SELECT * FROM fig_{path.stem} LIMIT 0")
+                       .description]
+            (header, *rows) = list(csv.reader(path.open(newline="", encoding="utf-8")))
+            assert header == columns, path.name
+            ((count,),) = con.sql(f"SELECT count(*) FROM fig_{path.stem}").fetchall()
+            assert len(rows) == count, path.name
+    readme = reports / "tables" / SYNTHETIC_TABLES_README
+    assert SYNTHETIC_LABEL in readme.read_text()
+    assert not (dirty_build.parent / "reports" / "tables" / SYNTHETIC_TABLES_README).exists()
+    write_synthetic_readme(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [SYNTHETIC_TABLES_README]
+
+
+def test_the_page_labels_print_and_tables_only_when_synthetic(sample_build: tuple[Path, Path],
+                                                              dirty_build: Path) -> None:
+    html = (sample_build[1] / "index.html").read_text()
+    plain = (dirty_build.parent / "reports" / "index.html").read_text()
+    page_rule = re.compile(r"@top-center \{ content: \"" + re.escape(SYNTHETIC_LABEL))
+    assert page_rule.search(html) and "@bottom-center" in html
+    assert not page_rule.search(plain) and SYNTHETIC_LABEL not in plain
+    assert html.count(f"<caption>{SYNTHETIC_LABEL}</caption>") >= 12  # headlines, each figure
+    assert "@media print" in html and "@media print" in plain
+
+
+def test_the_report_points_inside_the_repository(sample_build: tuple[Path, Path],
+                                                 dirty_build: Path) -> None:
+    for html in ((sample_build[1] / "index.html").read_text(),
+                 (dirty_build.parent / "reports" / "index.html").read_text()):
+        assert "shared/spec" not in html and "docs/figures.md" in html
+    templates = Path(__file__).parent.parent / "pipeline" / "report" / "templates"
+    assert all("shared/spec" not in p.read_text() for p in templates.iterdir())
+
+
+def test_small_countries_are_one_other_bar_in_charts_only(
+        sample_figures: dict[str, pl.DataFrame], sample_build: tuple[Path, Path]) -> None:
+    weapons = sample_figures["weapons_by_origin"].filter(pl.col("documented_in") == "All")
+    known = weapons.filter(pl.col("share").is_not_null())
+    drawn = with_other(weapons)
+    small = known.filter(pl.col("share") < OTHER_BELOW)
+    assert small.height >= 2
+    assert drawn["country"].to_list() == [
+        *known.filter(pl.col("share") >= OTHER_BELOW)["country"], OTHER]
+    assert drawn.filter(pl.col("country") == OTHER)["share"].item() == pytest.approx(
+        small["share"].sum())
+    # a near miss: one country under the threshold stays itself
+    one_small = known.filter(pl.col("share") >= OTHER_BELOW).vstack(small.head(1))
+    assert OTHER not in with_other(one_small)["country"].to_list()
+    html = (sample_build[1] / "index.html").read_text()
+    table = html.split("<code>weapons_by_origin</code> (", 1)[1]
+    assert table.startswith(f"{sample_figures['weapons_by_origin'].height} rows")
+
+
+def test_share_charts_draw_intervals_on_a_zoomed_axis_and_years_on_a_year_axis(
+        sample_figures: dict[str, pl.DataFrame]) -> None:
+    charts = {k: c.to_dict() for k, c in build_charts(sample_figures, synthetic=False).items()}
+    spec = charts["weapons_by_origin"]
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"]
+             for layer in spec["layer"]]
+    assert marks == ["bar", "errorbar", "text"]
+    upper = spec["layer"][0]["encoding"]["x"]["scale"]["domain"][1]
+    weapons = sample_figures["weapons_by_origin"].filter(pl.col("documented_in") == "All")
+    assert weapons["ci_high"].max() < upper < 1
+    year = charts["manufacture_year"]["spec"]["encoding"]["x"]
+    assert year["type"] == "quantitative" and year["axis"]["format"] == "d"
+    family = json.dumps(charts["calibre_family"]["datasets"])
+    assert "Warsaw Pact" in family and "warsaw_pact" not in family
+    assert SYNTHETIC_LABEL not in json.dumps(charts)
+    anti_armour = json.dumps(charts["anti_armour_recent"]["datasets"])
+    assert "no units: no share" in anti_armour  # Syria has no recent anti-armour units

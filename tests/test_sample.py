@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from pipeline.cli import main
+from pipeline.report.charts import SYNTHETIC_TABLES_README
 from pipeline.report.quality import UNKNOWN_CALIBRES_SQL, UNKNOWN_MODELS_SQL
 from pipeline.sample import plan
 from pipeline.sample.archive import archive_records
@@ -230,8 +231,11 @@ def test_two_builds_give_byte_identical_statistics_and_tables(
         sample_build: tuple[Path, Path], tmp_path: Path) -> None:
     _, first = sample_build
     _, second = build(SHIPPED_SAMPLE, tmp_path)  # another folder: no paths leak into outputs
-    outputs = ["statistics.json", *(f"tables/{p.name}" for p in (first / "tables").iterdir())]
-    assert len(outputs) == len(FIGURE_IDS) + 1  # statistics.json and one table per figure
+    tables = sorted(p.name for p in (first / "tables").iterdir())
+    # one table per figure, and the synthetic label beside them (docs/report.md)
+    assert tables == sorted([*(f"{figure}.csv" for figure in FIGURE_IDS),
+                             SYNTHETIC_TABLES_README])
+    outputs = ["statistics.json", *(f"tables/{name}" for name in tables)]
     for name in outputs:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 

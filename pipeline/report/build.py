@@ -11,8 +11,15 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.report.charts import build_charts, render
+from pipeline.report.charts import (
+    SYNTHETIC_LABEL,
+    SYNTHETIC_TABLES_README,
+    build_charts,
+    captions,
+    render,
+)
 from pipeline.report.diversion import chain_rows, diversion_issues, transfer_stories
+from pipeline.report.findings import documentation_period
 from pipeline.report.html import render_index
 from pipeline.report.investigation import investigation
 from pipeline.report.quality import anti_armour_basis, quality_summary
@@ -36,16 +43,31 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, raw_dir: Path,
     statistics = statistics_document(figures, settings, input_fingerprint(con, reference_dir),
                                      synthetic=(raw_dir / SYNTHETIC_MARKER).exists())
     (out_dir / "statistics.json").write_text(dump(statistics), encoding="utf-8")
+    synthetic = statistics["synthetic"]
     for figure, frame in figures.items():
         write_safe_csv(frame, out_dir / "tables" / f"{figure}.csv")
+    if synthetic:
+        write_synthetic_readme(out_dir / "tables")
     svgs = {}
-    for figure, chart in build_charts(figures).items():
+    for figure, chart in build_charts(figures, synthetic).items():
         svg, png = render(chart)
         (out_dir / "charts" / f"{figure}.svg").write_text(svg, encoding="utf-8")
         (out_dir / "charts" / f"{figure}.png").write_bytes(png)
         svgs[figure] = svg
     html = render_index(statistics, figures, svgs, quality_summary(con),
                         transfer_stories(chain_rows(con)), diversion_issues(con),
-                        anti_armour_basis(con), investigation(con, figures))
+                        anti_armour_basis(con), investigation(con, figures),
+                        documentation_period(con), captions(figures))
     (out_dir / "index.html").write_text(html, encoding="utf-8")
     return {"tables": len(figures), "charts": len(svgs)}
+
+
+def write_synthetic_readme(tables_dir: Path) -> None:
+    """The synthetic label of the tables. The figures contract fixes each table's columns and
+    rows, and a strict CSV reader takes any extra line for a row: the label goes in a file
+    beside them (docs/report.md, "Synthetic data")."""
+    (tables_dir / SYNTHETIC_TABLES_README).write_text(
+        f"{SYNTHETIC_LABEL}.\n\nEvery table in this folder was computed from the synthetic "
+        "sample shipped with armtrace (statistics.json: \"synthetic\": true). No row of it "
+        "describes a real documented item; do not cite these numbers as findings.\n",
+        encoding="utf-8")

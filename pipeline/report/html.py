@@ -13,22 +13,19 @@ import jinja2
 import polars as pl
 from markupsafe import Markup
 
+from pipeline.report.charts import SYNTHETIC_LABEL, SYNTHETIC_TABLES_README
 from pipeline.report.diversion import TransferStory
+from pipeline.report.findings import (
+    FAMILY_NAMES,
+    LOW_RELIABILITY_MARK,
+    Period,
+    key_findings,
+)
 from pipeline.report.investigation import Investigation, components_headline
 from pipeline.report.quality import EXAMPLES_PER_GROUP, QualitySummary
 from pipeline.tables import LOW_RELIABILITY_EFFECTIVE_N, LOW_RELIABILITY_WIDTH
 
 TITLE = "Weapons and ammunition documented: published figures"
-CAPTIONS = {"diversion_chains": "Bars: days from shipment to recovery, one per recovered item; "
-                                "colour: transfer.",
-            "non_state_production": "Bars: items or units made by each non-state producer, by "
-                                    "country where documented; label: share of everything of "
-                                    "the kind documented there.",
-            "lot_spread": "Bars: distinct sites where each lot was documented; colour: countries.",
-            "ied_components": "Bars: IED components by country of manufacture (all documented); "
-                              "label: manufacturers."}
-SHARE_CAPTION = "Bars: share; lines: 95% interval; pale bars: low reliability."
-LOW_RELIABILITY_MARK = "\u2020"  # a dagger after the share
 LOW_RELIABILITY_NOTE = (f"{LOW_RELIABILITY_MARK} Low reliability: the share rests on fewer than "
                         f"{LOW_RELIABILITY_EFFECTIVE_N:g} effective observations, or its 95% "
                         f"interval is wider than {LOW_RELIABILITY_WIDTH:.0%} points. Quote it "
@@ -52,6 +49,7 @@ class Headline:
     label: str
     ci: str | None = None
     low_reliability: bool = False
+    n: str | None = None  # the sample size behind a share, in words
 
 
 def percent(value: float | None) -> str:
@@ -101,15 +99,30 @@ def _interval(low: float | None, high: float | None) -> str | None:
     return None if low is None or high is None else f"{percent(low)} to {percent(high)}"
 
 
-def _share_headline(row: dict[str, Any], label: str, prefix: str = "") -> Headline:
-    low = row[f"{prefix}share_ci_low" if prefix else "ci_low"]
-    high = row[f"{prefix}share_ci_high" if prefix else "ci_high"]
-    flag = row[f"{prefix}share_low_reliability" if prefix else "low_reliability"]
-    return Headline(percent(row[f"{prefix}share"]), label, _interval(low, high), bool(flag))
+def _sample_size(n: int | None, effective_n: float | None, unit: str) -> str | None:
+    if n is None:
+        return None
+    if effective_n is not None and effective_n < n:
+        return f"{n:,} {unit} (effective {effective_n:,.0f})"
+    return f"{n:,} {unit}"
+
+
+def _share_headline(row: dict[str, Any], label: str, prefix: str = "",
+                    unit: str = "weapons") -> Headline:
+    name = f"{prefix}share_" if prefix else ""
+    return Headline(percent(row[f"{prefix}share"]), label,
+                    _interval(row[f"{name}ci_low"], row[f"{name}ci_high"]),
+                    bool(row[f"{name}low_reliability"]),
+                    _sample_size(row[f"{name}n"], row[f"{name}effective_n"], unit))
 
 
 def _where(group: str) -> str:
-    return "in all" if group == "All" else f"in {group}"
+    return "in all countries" if group == "All" else f"in {group}"
+
+
+def _unit(kind: str) -> str:
+    """What n counts for a share of this item kind: weapons, or records of ammunition."""
+    return "weapons" if kind == "weapons" else "records"
 
 
 def headlines(figures: dict[str, pl.DataFrame]) -> list[Headline]:
@@ -118,31 +131,36 @@ def headlines(figures: dict[str, pl.DataFrame]) -> list[Headline]:
     for row in figures["documentation_summary"].iter_rows(named=True):
         where = _where(row["documented_in"])
         found += [Headline(f"{row['weapons']:,}", f"weapons documented {where}"),
-                  Headline(f"{row['ammunition_units']:,}", f"units of ammunition {where}"),
+                  Headline(f"{row['ammunition_units']:,}", f"units of ammunition documented "
+                                                           f"{where}"),
                   Headline(f"{row['sites']:,}", f"documentation sites {where}")]
-    for figure, kind, top in (("weapons_by_origin", "weapons", 3),
-                              ("ammunition_by_origin", "ammunition units", 2)):
+    for figure, kind, unit, top in (("weapons_by_origin", "weapons", "weapons", 3),
+                                    ("ammunition_by_origin", "ammunition units", "records", 2)):
         known = figures[figure].filter((pl.col("documented_in") == "All")
                                        & pl.col("share").is_not_null())
-        found += [_share_headline(r, f"of {kind} of known origin made in {r['country']}")
+        found += [_share_headline(r, f"of {kind} of known origin made in {r['country']}",
+                                  unit=unit)
                   for r in known.head(top).iter_rows(named=True)]
     for row in figures["eu_share"].filter(pl.col("documented_in") == "All").iter_rows(named=True):
-        found.append(_share_headline(row, f"of {row['item_kind']} made in EU member states"))
+        found.append(_share_headline(row, f"of {row['item_kind']} of known origin made in EU "
+                                          f"member states", unit=_unit(row["item_kind"])))
     warsaw_pact = figures["calibre_family"].filter(
         (pl.col("documented_in") == "All") & (pl.col("family") == "warsaw_pact"))
-    found += [_share_headline(r, f"of {r['item_kind']} of known calibre in Warsaw Pact calibres")
+    found += [_share_headline(r, f"of {r['item_kind']} of known calibre in "
+                                 f"{FAMILY_NAMES['warsaw_pact']} calibres",
+                              unit=_unit(r["item_kind"]))
               for r in warsaw_pact.iter_rows(named=True)]
     anti_armour = figures["anti_armour_recent"].filter(pl.col("anti_armour_units") > 0)
     for row in anti_armour.iter_rows(named=True):
         where = _where(row["documented_in"])
         since = row["recent_from"]
         found += [
-            _share_headline(row, f"of anti-armour ammunition {where} made in {since} or later",
-                            "recent_"),
-            _share_headline(row, f"of recent anti-armour ammunition {where} made in the EU",
-                            "recent_eu_"),
-            _share_headline(row, f"of anti-armour ammunition {where} made since 2010 that was "
-                                 f"made in the EU", "since_2010_eu_"),
+            _share_headline(row, f"of anti-armour units documented {where} were made in "
+                                 f"{since} or later (recent)", "recent_", "records"),
+            _share_headline(row, f"of recent anti-armour units documented {where} were made "
+                                 f"in the EU", "recent_eu_", "records"),
+            _share_headline(row, f"of anti-armour units made in 2010 or later and documented "
+                                 f"{where} were made in the EU", "since_2010_eu_", "records"),
         ]
     traced = components_headline(figures["ied_components"])
     if traced is not None:  # "N components traced to M manufacturers in K countries"
@@ -155,7 +173,8 @@ def render_index(
     statistics: dict[str, Any], figures: dict[str, pl.DataFrame], charts: dict[str, str],
     quality: QualitySummary, diversion: list[TransferStory] | None = None,
     diversion_issues: pl.DataFrame | None = None, anti_armour_basis: dict[str, int] | None = None,
-    found: Investigation | None = None,
+    found: Investigation | None = None, period: Period | None = None,
+    chart_captions: dict[str, str] | None = None,
 ) -> str:
     files = pl.DataFrame(statistics["input"]["files"]).select(
         "path", "status", "rows_in", "items", "superseded", "merged", "quarantined", "transfers",
@@ -163,9 +182,12 @@ def render_index(
     context = {
         "title": TITLE + (" (synthetic sample)" if statistics["synthetic"] else ""),
         "stats": statistics,
+        "synthetic_label": SYNTHETIC_LABEL,
+        "findings": key_findings(figures, period),
+        "period": period,
         "headlines": headlines(figures),
         "charts": [{"id": figure, "svg": Markup(svg),
-                    "caption": CAPTIONS.get(figure, SHARE_CAPTION)}
+                    "caption": (chart_captions or {}).get(figure, "")}
                    for figure, svg in charts.items()],
         "diversion": diversion or [],
         "investigation": found or Investigation([], [], 0, None, []),
@@ -180,5 +202,9 @@ def render_index(
         "macros": _environment.get_template("macros.html.j2").module,
         "low_reliability_mark": LOW_RELIABILITY_MARK,
         "low_reliability_note": LOW_RELIABILITY_NOTE,
+        "low_reliability_n": f"{LOW_RELIABILITY_EFFECTIVE_N:g}",
+        "low_reliability_width": f"{LOW_RELIABILITY_WIDTH:.0%}",
+        "synthetic": statistics["synthetic"],
+        "synthetic_readme": SYNTHETIC_TABLES_README,
     }
     return _environment.get_template("index.html.j2").render(context)
