@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import re
 import shutil
 import threading
 from contextlib import closing
@@ -28,6 +27,7 @@ import duckdb
 import polars as pl
 
 from pipeline.ahead import computed_ahead
+from pipeline.data_docs import make_offline
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 ERROR, WARN = "ERROR", "WARN"
@@ -362,36 +362,6 @@ def _write_data_docs(context: Any, docs_dir: Path) -> None:
                           "base_directory": str(docs_dir)}})
     context.build_data_docs(site_names=["armtrace"])
     make_offline(docs_dir)
-
-
-_EXTERNAL_TAG = re.compile(
-    r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>|<link[^>]*\shref="https?://[^"]*"[^>]*>',
-    re.IGNORECASE)
-_EXTERNAL_IMG = re.compile(r'(<img[^>]*\ssrc=)"https?://[^"]*"', re.IGNORECASE)
-_EXTERNAL_HREF = re.compile(r'\shref="https?://[^"]*"', re.IGNORECASE)
-_EXTERNAL_URL = re.compile(r"url\(\s*['\"]?https?://[^)]*\)", re.IGNORECASE)
-
-
-def make_offline(docs_dir: Path) -> None:
-    """Rewrite every Data Docs page so that it needs no network: GX's pages load bootstrap,
-    jquery, vega and fonts from CDNs and its logo from S3. The tables are static HTML, so the
-    pages stay readable without those scripts and styles (GX ships its own static/styles).
-    The index lists its validation results with bootstrap-table (a CDN script), so a plain
-    list of links to every page is added to it."""
-    pages = sorted(p.relative_to(docs_dir).as_posix() for p in docs_dir.rglob("*.html"))
-    links = "".join(f'<li><a href="{p}">{p}</a></li>' for p in pages if p != "index.html")
-    for page in docs_dir.rglob("*.html"):
-        html = page.read_text(encoding="utf-8")
-        html = _EXTERNAL_TAG.sub("", html)
-        html = _EXTERNAL_IMG.sub(r'\1""', html)
-        html = _EXTERNAL_HREF.sub("", html)
-        if page == docs_dir / "index.html":
-            html = html.replace("</body>", f"<h2>Pages (offline list)</h2><ul>{links}</ul>"
-                                           "</body>", 1)
-        page.write_text(html, encoding="utf-8")
-    for sheet in docs_dir.rglob("*.css"):  # the default styles load a logo from S3
-        css = sheet.read_text(encoding="utf-8")
-        sheet.write_text(_EXTERNAL_URL.sub("none", css), encoding="utf-8")
 
 
 def failure_records(result: SuiteResult) -> list[dict[str, Any]]:

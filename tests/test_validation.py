@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -182,6 +183,28 @@ def test_quarantined_share_above_the_threshold_blocks_publishing(
     assert _files(reports) == report_files
 
 
+# what a page loads: a stylesheet, a script, an image or icon, a url() in a style
+_LOADED = re.compile(r'<(?:link|script|img)\b[^>]*?\s(?:href|src)="([^"]*)"'
+                     r'|url\(\s*[\'"]?([^\'")]*)', re.IGNORECASE)
+# http:, https:, //host and any other scheme but data:
+_REMOTE = re.compile(r"^\s*(?:(?!data:)[a-z][a-z0-9+.-]*:|//)", re.IGNORECASE)
+
+
+def _loaded_files(text: str, folder: Path, site: Path) -> list[Path]:
+    """The files of `site` that `text` (in `folder`) loads; fails on any other reference."""
+    files = []
+    for match in _LOADED.finditer(text):
+        reference = match.group(1) if match.group(1) is not None else match.group(2)
+        assert not _REMOTE.match(reference), f"{folder}: loads {reference!r}"
+        if reference.startswith("data:"):
+            continue
+        target = (folder / reference.split("?")[0].split("#")[0]).resolve()
+        assert target.is_file() and target.is_relative_to(site.resolve()), \
+            f"{folder}: {reference!r} is no file of the site"
+        files.append(target)
+    return files
+
+
 def test_data_docs_need_no_network(dirty_build: Path) -> None:
     docs = dirty_build.parent / "reports" / "data-docs"
     pages = list(docs.rglob("*.html"))
@@ -189,9 +212,15 @@ def test_data_docs_need_no_network(dirty_build: Path) -> None:
                                                                "parsed_rows/index.html"}
     for page in pages:
         html = page.read_text(encoding="utf-8")
-        assert 'src="http' not in html and 'href="http' not in html, page
+        site = docs / page.relative_to(docs).parts[0]
+        loaded = {f.relative_to(site.resolve()).as_posix()
+                  for f in _loaded_files(html, page.parent, site)}
+        # styled by the local stylesheet, with GX's logo from the site
+        assert {"static/styles/armtrace-offline.css", "static/images/logo-long.png"} <= loaded
+        assert "<script" not in html, page  # GX's scripts all need jQuery from a CDN
+        assert 'href="http' not in html, page
     for sheet in docs.rglob("*.css"):
-        assert "http" not in sheet.read_text(encoding="utf-8"), sheet
+        _loaded_files(sheet.read_text(encoding="utf-8"), sheet.parent, docs)
     # one suite per column (or pair of columns) the expectations read, each with its results
     columns = {"parsed_rows": {"row_number", "source_file", "source_line"},
                "items": {"record_id", "origin", "documented_year/year_of_manufacture"}}
@@ -203,6 +232,12 @@ def test_data_docs_need_no_network(dirty_build: Path) -> None:
             results = list((docs / suite / "validations" / suite / column).rglob("*.html"))
             assert len(results) == 1, column
             assert f'href="{results[0].relative_to(docs / suite).as_posix()}"' in index
+        # the index's list of results, drawn by a CDN script in GX, is a table with a status
+        rows = re.findall(r'<tr><td><a href="validations/[^"]*">(.*?)</a></td>', index, re.S)
+        assert len(rows) == len(list((docs / suite / "validations").rglob("*.html")))
+        for status in rows:
+            assert re.search(r'class="fas fa-(check-circle|times)', status), status
+            assert re.search(r'class="ge-status">(Success|Failed)</span>', status), status
 
 
 def test_materialize_stops_before_publishing_when_a_blocking_check_fails(
