@@ -11,30 +11,29 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.provenance import raw_provenance
 from pipeline.report.charts import build_charts, render
 from pipeline.report.diversion import chain_rows, diversion_issues, transfer_stories
 from pipeline.report.html import render_index
 from pipeline.report.investigation import investigation
 from pipeline.report.quality import anti_armour_basis, quality_summary
-from pipeline.report.statistics import (
-    SYNTHETIC_MARKER,
-    dump,
-    input_fingerprint,
-    statistics_document,
-)
+from pipeline.report.statistics import dump, input_fingerprint, statistics_document
 from pipeline.safe_csv import write_safe_csv
 from pipeline.stages.figures import FigureSettings, read_figures
 
 
 def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, raw_dir: Path,
                   reference_dir: Path, settings: FigureSettings) -> dict[str, int]:
-    """Write every report file into `out_dir` (emptied first); return file counts by kind."""
+    """Write every report file into `out_dir` (emptied first); return file counts by kind.
+    MixedRawFolder (nothing written) when the raw files mix the sample with other logs."""
+    raw_files = con.sql("SELECT path, dataset, sha256 FROM source_files").pl()
+    provenance = raw_provenance(raw_dir, raw_files, reference_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
     (out_dir / "tables").mkdir(parents=True)
     (out_dir / "charts").mkdir()
     figures = read_figures(con)
     statistics = statistics_document(figures, settings, input_fingerprint(con, reference_dir),
-                                     synthetic=(raw_dir / SYNTHETIC_MARKER).exists())
+                                     synthetic=provenance.synthetic)
     (out_dir / "statistics.json").write_text(dump(statistics), encoding="utf-8")
     for figure, frame in figures.items():
         write_safe_csv(frame, out_dir / "tables" / f"{figure}.csv")
