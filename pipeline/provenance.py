@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,9 @@ MARK_WINDOW = 64 * 1024
 """Bytes searched for the mark at the start of a file or of a workbook's sheet: a few hundred
 sample rows, each of which carries it."""
 SHOWN_FILES = 3
+UNREADABLE_ZIP = (OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+                  zlib.error)
+"""What zipfile raises on a damaged or encrypted archive, or one of a method it lacks."""
 
 
 class MixedRawFolder(Exception):
@@ -114,9 +118,9 @@ def carries_mark(path: Path) -> bool:
             return label in head
         try:
             with zipfile.ZipFile(file) as workbook:
-                return any(_part_head(workbook, name).find(label) >= 0
+                return any(label in _part_head(workbook, name)
                            for name in workbook.namelist() if _holds_cells(name))
-        except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError):
+        except (*UNREADABLE_ZIP, ValueError):  # ValueError: a damaged central directory
             return False
 
 
@@ -126,9 +130,13 @@ def _holds_cells(name: str) -> bool:
 
 
 def _part_head(workbook: zipfile.ZipFile, name: str) -> bytes:
-    """The first MARK_WINDOW bytes of a workbook part, decompressed no further."""
-    with workbook.open(name) as part:
-        return part.read(MARK_WINDOW)
+    """The first MARK_WINDOW bytes of a workbook part, decompressed no further (empty when
+    the part cannot be decompressed: the other parts may still show the mark)."""
+    try:
+        with workbook.open(name) as part:
+            return part.read(MARK_WINDOW)
+    except UNREADABLE_ZIP:
+        return b""
 
 
 def _first(paths: tuple[str, ...]) -> str:
