@@ -40,8 +40,9 @@ from pipeline.outputs import (
     probe_writable,
 )
 from pipeline.paths import ENV_CORRECTIONS_DIR, Paths
+from pipeline.provenance import MixedRawFolder, Provenance, SampleFilesError, raw_provenance
 from pipeline.stages.clean import cut_off_date
-from pipeline.stages.discover import RawFileChanged, RawFolderError
+from pipeline.stages.discover import RawFileChanged, RawFolderError, discover_raw_files
 from pipeline.stages.publish import finish_interrupted_publish
 from pipeline.suite_process import start_spare_for_small_build, stop_spare_process
 from pipeline.validation import (
@@ -58,7 +59,7 @@ STAGE_OF_STEP = {
     "resolved_rows": "resolve", "curated_tables": "write", "figures": "figures", "report": "report",
     "published": "publish", "read_transfers": "read", "normalised_transfers": "clean",
 }
-EXIT_FAILED = 1  # the build failed (nothing published), or the query failed or was refused
+EXIT_FAILED = 1  # the build failed or was refused (nothing published); a query failed
 EXIT_USAGE = 2  # a flag or setting is wrong
 EXIT_BROKEN = 65  # sysexits EX_DATAERR: the published set is damaged; build --force replaces it
 EXIT_SOFTWARE = 70  # sysexits EX_SOFTWARE: an unexpected error (a bug)
@@ -228,7 +229,7 @@ SELECT path, problem FROM source_files WHERE status = 'unreadable' ORDER BY path
 SHOWN_UNREADABLE = 20
 
 
-def print_summary(database: Path) -> None:
+def print_summary(database: Path, provenance: Provenance | None = None) -> None:
     from pipeline.report.quality import vocabulary_lines
 
     try:
@@ -244,6 +245,8 @@ def print_summary(database: Path) -> None:
     print_unreadable(unreadable)
     for line in vocabulary:
         print(line)
+    if provenance is not None:
+        print(provenance.summary_line())
     print(f"database: {database}")
 
 
@@ -294,24 +297,28 @@ def _failed_expectations(result: dg.ExecuteInProcessResult, docs: Path) -> list[
 
 
 def _rebuild_reasons(paths: Paths, run_config: dict, max_quarantined_share: float,
-                     force: bool) -> tuple[list[str], str | None]:
-    """Why the published build is out of date (empty when a build would change nothing), and
-    the fingerprint of what a build would use (None when the inputs cannot be fingerprinted:
-    the build itself reports why). BrokenPublishedState when the published set cannot be
-    read, unless `force`."""
+                     force: bool) -> tuple[list[str], str | None, Provenance | None]:
+    """Why the published build is out of date (empty when a build would change nothing), the
+    fingerprint of what a build would use and whether its raw files are the sample (both None
+    when the inputs cannot be fingerprinted: the build itself reports why).
+    BrokenPublishedState when the published set cannot be read, unless `force`;
+    MixedRawFolder when the raw files mix the sample with other logs."""
     try:
-        current = current_manifest(paths, run_config, max_quarantined_share)
+        raw_files = discover_raw_files(paths.raw_dir)
+        current = current_manifest(paths, run_config, max_quarantined_share, raw_files)
     except (RawFolderError, RawFileChanged, ValueError) as error:  # the build reports it
-        return [str(error)], None
+        return [str(error)], None, None
+    provenance = raw_provenance(paths.raw_dir, raw_files, paths.reference_dir)
     try:
         published = published_manifest(paths)
     except BrokenPublishedState as error:
         if not force:
             raise
-        return [f"replacing a broken published set (--force): {error}"], current.fingerprint
+        return ([f"replacing a broken published set (--force): {error}"], current.fingerprint,
+                provenance)
     clean = run_config["ops"]["normalised_rows"]["config"]
     reasons = rebuild_reasons(published, current, cut_off_date(clean["today"]))
-    return reasons, current.fingerprint
+    return reasons, current.fingerprint, provenance
 
 
 def command_build(args: argparse.Namespace) -> int:
@@ -350,18 +357,22 @@ def command_build(args: argparse.Namespace) -> int:
     except (CannotWrite, LockUnwritable) as error:
         print(f"armtrace build: {error}", file=sys.stderr)
         return EXIT_CANNOT_WRITE
+    except (MixedRawFolder, SampleFilesError) as error:
+        print(f"armtrace build: {error}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
                   force: bool) -> int:
     for done in finish_interrupted_publish(paths, force):
         print(f"armtrace build: {done}", file=sys.stderr)
-    reasons, fingerprint = _rebuild_reasons(paths, run_config, max_quarantined_share, force)
+    reasons, fingerprint, provenance = _rebuild_reasons(paths, run_config,
+                                                        max_quarantined_share, force)
     if not reasons and not force:
         print("up to date: inputs, code, libraries and settings are unchanged since the "
               "published build; nothing to do (pass --force to rebuild anyway)",
               file=sys.stderr)
-        print_summary(paths.database)
+        print_summary(paths.database, provenance)
         return 0
     probe_writable(paths.curated_dir, "--curated")
     probe_writable(paths.reports_dir.parent, "--reports")
@@ -398,7 +409,7 @@ def _build_locked(paths: Paths, run_config: dict, max_quarantined_share: float,
         write_timings(paths.reports_dir / TIMINGS_FILE, handler)
     except OSError as error:  # a log of the run, not part of the published set
         print(f"  warning: the build timings were not written ({error})", file=sys.stderr)
-    print_summary(paths.database)
+    print_summary(paths.database, provenance)
     print(f"reports: {paths.reports_dir / 'index.html'}")
     return 0
 
@@ -596,7 +607,7 @@ def _positive(text: str) -> int:
 
 
 def command_sample(args: argparse.Namespace) -> int:
-    from pipeline.sample.write import write_sample
+    from pipeline.sample.write import record_fingerprints, write_sample
 
     try:
         written = write_sample(Path(args.out), seed=args.seed, scale=args.scale)
@@ -607,6 +618,15 @@ def command_sample(args: argparse.Namespace) -> int:
         print(f"{rows:>10,}  {path}")
     print(f"{sum(written.values()):>10,}  rows in {len(written)} files under {args.out} "
           f"(SYNTHETIC)")
+    if args.fingerprints:
+        try:
+            recorded = record_fingerprints(Path(args.out), args.seed, args.scale,
+                                           Path(args.fingerprints))
+        except ValueError as error:
+            print(f"armtrace sample: {error}", file=sys.stderr)
+            return 1
+        print(f"fingerprints of {recorded} files (seed {args.seed}, scale {args.scale}) "
+              f"recorded in {args.fingerprints}")
     return 0
 
 
@@ -741,6 +761,10 @@ def parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=2017, help="random seed (default: 2017)")
     sample.add_argument("--scale", type=int, default=1,
                         help="copies of the whole sample, as more teams and sites (default: 1)")
+    sample.add_argument("--fingerprints", metavar="FILE",
+                        help="also record each written file's SHA-256 in FILE (a "
+                             "sample_files.csv: rows of the same seed and scale are replaced), "
+                             "e.g. data/reference/sample_files.csv for the shipped sample")
     sample.set_defaults(handler=command_sample)
 
     diff = commands.add_parser(

@@ -17,13 +17,12 @@ import pytest
 import vl_convert
 
 from pipeline.cli import TIMINGS_FILE
-from pipeline.report.build import write_synthetic_readme
 from pipeline.report.charts import (
     LOW_RELIABILITY,
     OTHER,
     OTHER_BELOW,
+    SYNTHETIC_COLUMN,
     SYNTHETIC_LABEL,
-    SYNTHETIC_TABLES_README,
     build_charts,
     with_other,
 )
@@ -253,25 +252,26 @@ def test_every_chart_says_synthetic_on_its_face_only_when_synthetic(
         assert SYNTHETIC_LABEL not in (plain / "charts" / f"{figure}.svg").read_text()
 
 
-def test_csv_tables_keep_the_contract_columns_and_the_label_sits_beside_them(
-        sample_build: tuple[Path, Path], dirty_build: Path, tmp_path: Path) -> None:
-    """A strict CSV reader gets exactly the figure's columns and rows: no comment line, no
-    extra column. The synthetic label is the README beside the tables, in synthetic builds
-    only."""
-    database, reports = sample_build
-    with duckdb.connect(str(database), read_only=True) as con:
-        for path in sorted((reports / "tables").glob("*.csv")):
-            columns = [d[0] for d in con.sql(f"SELECT * FROM fig_{path.stem} LIMIT 0")
-                       .description]
-            (header, *rows) = list(csv.reader(path.open(newline="", encoding="utf-8")))
-            assert header == columns, path.name
-            ((count,),) = con.sql(f"SELECT count(*) FROM fig_{path.stem}").fetchall()
-            assert len(rows) == count, path.name
-    readme = reports / "tables" / SYNTHETIC_TABLES_README
-    assert SYNTHETIC_LABEL in readme.read_text()
-    assert not (dirty_build.parent / "reports" / "tables" / SYNTHETIC_TABLES_README).exists()
-    write_synthetic_readme(tmp_path)
-    assert [p.name for p in tmp_path.iterdir()] == [SYNTHETIC_TABLES_README]
+def test_csv_tables_keep_the_figure_columns_and_carry_the_label_only_when_synthetic(
+        sample_build: tuple[Path, Path], dirty_build: Path) -> None:
+    """A strict CSV reader gets the figure's columns and rows, no comment line; a synthetic
+    build's tables add the label as a last column in every row, a real build's do not."""
+    for database, reports, synthetic in (
+            (*sample_build, True),
+            (dirty_build / "armtrace.duckdb", dirty_build.parent / "reports", False)):
+        with duckdb.connect(str(database), read_only=True) as con:
+            for path in sorted((reports / "tables").glob("*.csv")):
+                columns = [d[0] for d in con.sql(f"SELECT * FROM fig_{path.stem} LIMIT 0")
+                           .description]
+                (header, *rows) = list(csv.reader(path.open(newline="", encoding="utf-8")))
+                ((count,),) = con.sql(f"SELECT count(*) FROM fig_{path.stem}").fetchall()
+                assert len(rows) == count, path.name
+                if synthetic:
+                    assert header == [*columns, SYNTHETIC_COLUMN], path.name
+                    assert all(row[-1] == SYNTHETIC_LABEL for row in rows), path.name
+                else:
+                    assert header == columns, path.name
+                    assert SYNTHETIC_LABEL not in path.read_text(), path.name
 
 
 def test_the_page_labels_print_and_tables_only_when_synthetic(sample_build: tuple[Path, Path],

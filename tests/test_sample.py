@@ -12,10 +12,12 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from pipeline.cli import main
-from pipeline.report.charts import SYNTHETIC_TABLES_README
+from pipeline.paths import REPO_ROOT
+from pipeline.provenance import SAMPLE_FILES
 from pipeline.report.quality import UNKNOWN_CALIBRES_SQL, UNKNOWN_MODELS_SQL
 from pipeline.sample import plan
 from pipeline.sample.archive import archive_records
@@ -209,12 +211,17 @@ def test_every_row_the_generator_adds_is_removed_by_the_rule_it_exercises(sql) -
 
 
 def test_shipped_sample_is_the_generator_output_and_labelled_synthetic(tmp_path: Path) -> None:
-    assert main(["sample", "--out", str(tmp_path / "s")]) == 0
+    table = tmp_path / SAMPLE_FILES
+    assert main(["sample", "--out", str(tmp_path / "s"), "--fingerprints", str(table)]) == 0
     fresh = {p.relative_to(tmp_path / "s"): p.read_bytes()
              for p in sorted((tmp_path / "s").rglob("*")) if p.is_file()}
     shipped = {p.relative_to(SHIPPED_SAMPLE): p.read_bytes()
                for p in sorted(SHIPPED_SAMPLE.rglob("*")) if p.is_file()}
     assert fresh == shipped
+    # the committed fingerprints are the generator's: they cannot go stale
+    committed = pl.read_csv(REPO_ROOT / "data" / "reference" / SAMPLE_FILES)
+    assert pl.read_csv(table).equals(committed.filter(seed=DEFAULT_SEED, scale=1))
+    assert sorted(committed["path"]) == sorted(p.as_posix() for p in fresh)
     assert b"SYNTHETIC" in fresh[Path("SYNTHETIC.md")]
     for path, data in fresh.items():
         if path.suffix in (".csv", ".tsv", ".txt") and path.parts[0] == "items":
@@ -232,9 +239,7 @@ def test_two_builds_give_byte_identical_statistics_and_tables(
     _, first = sample_build
     _, second = build(SHIPPED_SAMPLE, tmp_path)  # another folder: no paths leak into outputs
     tables = sorted(p.name for p in (first / "tables").iterdir())
-    # one table per figure, and the synthetic label beside them (docs/report.md)
-    assert tables == sorted([*(f"{figure}.csv" for figure in FIGURE_IDS),
-                             SYNTHETIC_TABLES_README])
+    assert tables == sorted(f"{figure}.csv" for figure in FIGURE_IDS)  # one per figure
     outputs = ["statistics.json", *(f"tables/{name}" for name in tables)]
     for name in outputs:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
@@ -254,11 +259,17 @@ def test_report_is_labelled_synthetic(sample_build: tuple[Path, Path]) -> None:
     assert "Synthetic data." in (reports / "index.html").read_text()
 
 
-def test_scale_multiplies_volume_and_keeps_the_shape(tmp_path: Path,
-                                                     figures: dict[str, list[dict]]) -> None:
+def test_scale_multiplies_volume_and_keeps_the_shape_and_the_label(
+        tmp_path: Path, figures: dict[str, list[dict]]) -> None:
+    """At scale 2 the item logs are not in data/reference/sample_files.csv and SYNTHETIC.md
+    is deleted: the report is labelled all the same, by the rows' own mark."""
     assert main(["sample", "--out", str(tmp_path / "raw"), "--scale", "2"]) == 0
+    (tmp_path / "raw" / "SYNTHETIC.md").unlink()
     _, reports = build(tmp_path / "raw", tmp_path)
-    scaled = json.loads((reports / "statistics.json").read_text())["figures"]
+    statistics = json.loads((reports / "statistics.json").read_text())
+    assert statistics["synthetic"] is True
+    assert "Synthetic data." in (reports / "index.html").read_text()
+    scaled = statistics["figures"]
     for group in ("Iraq", "Syria", "All"):
         base = row(figures, "documentation_summary", documented_in=group)
         double = row(scaled, "documentation_summary", documented_in=group)

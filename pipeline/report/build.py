@@ -10,10 +10,12 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
+from pipeline.provenance import raw_provenance
 from pipeline.report.charts import (
+    SYNTHETIC_COLUMN,
     SYNTHETIC_LABEL,
-    SYNTHETIC_TABLES_README,
     build_charts,
     captions,
     render,
@@ -23,31 +25,27 @@ from pipeline.report.findings import documentation_period
 from pipeline.report.html import render_index
 from pipeline.report.investigation import investigation
 from pipeline.report.quality import anti_armour_basis, quality_summary
-from pipeline.report.statistics import (
-    SYNTHETIC_MARKER,
-    dump,
-    input_fingerprint,
-    statistics_document,
-)
+from pipeline.report.statistics import dump, input_fingerprint, statistics_document
 from pipeline.safe_csv import write_safe_csv
 from pipeline.stages.figures import FigureSettings, read_figures
 
 
 def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, raw_dir: Path,
                   reference_dir: Path, settings: FigureSettings) -> dict[str, int]:
-    """Write every report file into `out_dir` (emptied first); return file counts by kind."""
+    """Write every report file into `out_dir` (emptied first); return file counts by kind.
+    MixedRawFolder (nothing written) when the raw files mix the sample with other logs."""
+    raw_files = con.sql("SELECT path, dataset, sha256 FROM source_files").pl()
+    provenance = raw_provenance(raw_dir, raw_files, reference_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
     (out_dir / "tables").mkdir(parents=True)
     (out_dir / "charts").mkdir()
     figures = read_figures(con)
     statistics = statistics_document(figures, settings, input_fingerprint(con, reference_dir),
-                                     synthetic=(raw_dir / SYNTHETIC_MARKER).exists())
+                                     synthetic=provenance.synthetic)
     (out_dir / "statistics.json").write_text(dump(statistics), encoding="utf-8")
     synthetic = statistics["synthetic"]
     for figure, frame in figures.items():
-        write_safe_csv(frame, out_dir / "tables" / f"{figure}.csv")
-    if synthetic:
-        write_synthetic_readme(out_dir / "tables")
+        write_safe_csv(labelled(frame, synthetic), out_dir / "tables" / f"{figure}.csv")
     svgs = {}
     for figure, chart in build_charts(figures, synthetic).items():
         svg, png = render(chart)
@@ -62,12 +60,10 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, raw_dir: Path,
     return {"tables": len(figures), "charts": len(svgs)}
 
 
-def write_synthetic_readme(tables_dir: Path) -> None:
-    """The synthetic label of the tables. The figures contract fixes each table's columns and
-    rows, and a strict CSV reader takes any extra line for a row: the label goes in a file
-    beside them (docs/report.md, "Synthetic data")."""
-    (tables_dir / SYNTHETIC_TABLES_README).write_text(
-        f"{SYNTHETIC_LABEL}.\n\nEvery table in this folder was computed from the synthetic "
-        "sample shipped with armtrace (statistics.json: \"synthetic\": true). No row of it "
-        "describes a real documented item; do not cite these numbers as findings.\n",
-        encoding="utf-8")
+def labelled(frame: pl.DataFrame, synthetic: bool) -> pl.DataFrame:
+    """A figure's CSV table: its columns, and in a synthetic build the label as a last column
+    SYNTHETIC_COLUMN in every row (the figure's own columns come first, unchanged; a comment
+    line would be a row to a strict CSV reader)."""
+    if not synthetic:
+        return frame
+    return frame.with_columns(pl.lit(SYNTHETIC_LABEL).alias(SYNTHETIC_COLUMN))

@@ -23,7 +23,9 @@ OTHER_BELOW = 0.02
 MAX_CHAIN_BARS = 60
 MAX_LOT_BARS = 30
 SYNTHETIC_LABEL = "SYNTHETIC DATA: a generated sample, not real documented items"
-SYNTHETIC_TABLES_README = "SYNTHETIC-DATA-README.txt"
+SYNTHETIC_COLUMN = "synthetic_data"
+"""The last column of every CSV table of a synthetic build: the label in every row, so a table
+copied or filtered anywhere still says what it is."""
 """The synthetic label of tables/: the CSV files cannot carry it (docs/report.md)."""
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in greyscale

@@ -13,7 +13,7 @@ import jinja2
 import polars as pl
 from markupsafe import Markup
 
-from pipeline.report.charts import SYNTHETIC_LABEL, SYNTHETIC_TABLES_README
+from pipeline.report.charts import SYNTHETIC_COLUMN, SYNTHETIC_LABEL
 from pipeline.report.diversion import TransferStory
 from pipeline.report.findings import (
     FAMILY_NAMES,
@@ -205,6 +205,6 @@ def render_index(
         "low_reliability_n": f"{LOW_RELIABILITY_EFFECTIVE_N:g}",
         "low_reliability_width": f"{LOW_RELIABILITY_WIDTH:.0%}",
         "synthetic": statistics["synthetic"],
-        "synthetic_readme": SYNTHETIC_TABLES_README,
+        "synthetic_column": SYNTHETIC_COLUMN,
     }
     return _environment.get_template("index.html.j2").render(context)

@@ -24,7 +24,6 @@ SCHEMA_VERSION = "1.2"
 
 LIBRARIES = ("armtrace", "altair", "dagster", "duckdb", "numpy", "polars", "pycountry", "scipy",
              "vl-convert-python")
-SYNTHETIC_MARKER = "SYNTHETIC.md"
 
 
 def library_versions() -> dict[str, str]:

@@ -12,13 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
 import xlsxwriter
 
+from pipeline.provenance import SAMPLE_FILES_SCHEMA, SYNTHETIC_LABEL
 from pipeline.sample import plan
 from pipeline.sample.archive import CP1252_TEAMS, LOOKALIKES, archive_records
 from pipeline.sample.records import STUDY_TEAM, Record
+from pipeline.stages.discover import sha256_of
 
-SYNTHETIC_LABEL = "SYNTHETIC: armtrace sample data, not a real documented item"
 Cell = str | dt.date | dt.datetime
 
 
@@ -366,6 +368,28 @@ def write_sample(out: Path, seed: int = plan.DEFAULT_SEED, scale: int = 1) -> di
     return written
 
 
+def record_fingerprints(out: Path, seed: int, scale: int, table: Path) -> int:
+    """Record the SHA-256 of every file of the sample in `out` (written with `seed` and
+    `scale`) in `table` (sample_files.csv: sha256, path, seed, scale), replacing the rows
+    of the same seed and scale and keeping the others; return the files recorded. The build
+    knows a raw file for a sample file by it (pipeline/provenance.py)."""
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    fresh = pl.DataFrame([(sha256_of(p), p.relative_to(out).as_posix(), seed, scale)
+                          for p in files], schema=SAMPLE_FILES_SCHEMA, orient="row")
+    kept = pl.DataFrame(schema=SAMPLE_FILES_SCHEMA)
+    if table.exists():
+        try:
+            kept = pl.read_csv(table, schema=SAMPLE_FILES_SCHEMA).filter(
+                (pl.col("seed") != seed) | (pl.col("scale") != scale))
+        except pl.exceptions.PolarsError as error:
+            first_line = str(error).strip().split("\n", 1)[0]
+            raise ValueError(f"{table} is not a table of sample fingerprints (columns "
+                             f"{', '.join(SAMPLE_FILES_SCHEMA)}): {first_line}: choose "
+                             f"another --fingerprints file") from None
+    pl.concat([kept, fresh]).sort("seed", "scale", "path").write_csv(table)
+    return fresh.height
+
+
 SYNTHETIC_NOTE = """\
 # Synthetic sample (armtrace sample --seed {seed} --scale {scale})
 
@@ -392,5 +416,8 @@ IED components from 51 invented companies (`Company AA` to `Company BY`) in 20 c
 a commercial transfer record (`transfers/india-2015-detonators.csv`, a lot of detonators sold
 to an invented distributor) from which one detonator was recovered 31 days later.
 
-The build marks its report as synthetic because this file is here.
+The build knows these files for the sample by their SHA-256 (`armtrace sample --fingerprints`
+records them; `data/reference/sample_files.csv` lists the shipped sample's) and by the label
+each item row carries, and labels its report synthetic. Deleting this file changes nothing;
+a raw folder that holds sample files beside other logs is refused.
 """
