@@ -15,6 +15,7 @@ import vl_convert
 
 from pipeline.cli import TIMINGS_FILE
 from pipeline.report.charts import LOW_RELIABILITY, build_charts
+from pipeline.report.maps import PLACE_CHARTS
 from pipeline.report.html import (
     LOW_RELIABILITY_MARK,
     LOW_RELIABILITY_NOTE,
@@ -54,8 +55,8 @@ def hostile_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_charted_figure_has_an_svg_and_a_png(sample_build: tuple[Path, Path]) -> None:
     charts = sample_build[1] / "charts"
-    assert sorted(p.stem for p in charts.glob("*.svg")) == sorted(CHARTED)
-    for figure in CHARTED:
+    assert sorted(p.stem for p in charts.glob("*.svg")) == sorted(CHARTED + PLACE_CHARTS)
+    for figure in CHARTED + PLACE_CHARTS:
         assert (charts / f"{figure}.svg").read_text().lstrip().startswith("<svg")
         assert (charts / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
