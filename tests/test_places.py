@@ -224,7 +224,7 @@ def test_the_map_draws_sites_on_the_shipped_outlines(located: duckdb.DuckDBPyCon
     spec = chart.to_dict()
     svg = vl_convert.vegalite_to_svg(spec)
     offline(svg, spec)
-    outlines = spec["layer"][0]["data"]["values"]
+    outlines = json.loads(spec["layer"][0]["data"]["values"])  # inline, as JSON text
     assert {"Iraq", "Syria", "Turkey"} <= {f["properties"]["name"] for f in outlines}
     assert len(outlines) < 40  # only the outlines near the sites, not the world's
     assert len(marks(svg, "layer_0_marks")) == len(outlines)

@@ -15,7 +15,6 @@ import vl_convert
 
 from pipeline.cli import TIMINGS_FILE
 from pipeline.report.charts import LOW_RELIABILITY, build_charts
-from pipeline.report.maps import PLACE_CHARTS
 from pipeline.report.html import (
     LOW_RELIABILITY_MARK,
     LOW_RELIABILITY_NOTE,
@@ -23,6 +22,7 @@ from pipeline.report.html import (
     reliability_flags,
     table,
 )
+from pipeline.report.maps import PLACE_CHARTS
 from pipeline.stages.figures import read_figures
 from tests.conftest import build, write_dirty_raw_folder
 

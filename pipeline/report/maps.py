@@ -10,6 +10,7 @@ making the SVG nor viewing it needs a network.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -28,6 +29,9 @@ from pipeline.report.charts import WIDTH
 BASEMAP = Path(__file__).resolve().parent / "assets" / "countries-50m.json"
 MARGIN_DEGREES = 1.0  # at least this much around the sites, so that one site is not a dot
 MARGIN_SHARE = 0.15  # and this share of the sites' span on each side
+SNAP_STEPS = 1500  # outline detail: about two points per pixel across the map, no more
+DETAIL_DEGREES = 0.01  # about the spacing of the 1:50m outlines' points
+VISIBLE_STEPS = 2  # rings narrower than this many steps are not drawn
 SYNTHETIC_NOTE = "synthetic sample data"
 PLACE_CHARTS = ("documentation_sites", "documentation_timeline")
 _environment = jinja2.Environment(
@@ -118,9 +122,48 @@ def countries() -> tuple[tuple[Extent, str | None, str], ...]:
 
 
 def outlines_within(extent: Extent) -> list[dict[str, Any]]:
-    """The outlines of the countries whose box meets `extent`: the rest would be drawn off
-    the map, and only make the SVG larger."""
-    return [json.loads(feature) for box, _, feature in countries() if box.overlaps(extent)]
+    """The outlines of the countries whose box meets `extent` (the rest would be drawn off
+    the map, and only make the SVG larger), without the detail the map is too small to show
+    (a far-flung site widens the extent to a continent or the world, whose full 1:50m outlines
+    took 20 s to draw): every k-th point of a ring is kept, k the extent's width over
+    SNAP_STEPS in units of DETAIL_DEGREES. Points are dropped, never moved (moved to a grid,
+    the rings that end on the 180th meridian lay on it, and the projection filled the whole
+    globe). Rings too small to see are left out, a polygon with its outer ring."""
+    step = max(extent.east - extent.west, extent.north - extent.south) / SNAP_STEPS
+    every = max(1, int(step / DETAIL_DEGREES))
+    found = []
+    for box, _, text in countries():
+        if box.overlaps(extent):
+            feature = json.loads(text)
+            kept = []
+            for polygon in feature["geometry"]["coordinates"]:
+                outer, *holes = (thinned(ring, every) for ring in polygon)
+                if visible(outer, step):
+                    kept.append([outer, *(hole for hole in holes if visible(hole, step))])
+            feature["geometry"]["coordinates"] = kept
+            if kept:
+                found.append(feature)
+    return found
+
+
+def thinned(ring: list[list[float]], every: int) -> list[list[float]]:
+    """Every `every`-th point of a closed ring, and its last; the ring itself where thinning
+    would turn it the other way round (the projection would fill the globe outside it)."""
+    fewer = ring[:-1:every] + ring[-1:]
+    return fewer if signed_area(fewer) * signed_area(ring) > 0 else ring
+
+
+def signed_area(ring: list[list[float]]) -> float:
+    """Twice the planar area of a ring, in square degrees; its sign is its winding."""
+    return sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring))
+
+
+def visible(ring: list[list[float]], step: float) -> bool:
+    """A ring of four points or more, at least VISIBLE_STEPS steps across."""
+    if len(ring) < 4:
+        return False
+    xs, ys = [x for x, _ in ring], [y for _, y in ring]
+    return max(max(xs) - min(xs), max(ys) - min(ys)) >= VISIBLE_STEPS * step
 
 
 def outline_ids(country_codes: dict[str, str]) -> dict[str, str]:
@@ -174,7 +217,10 @@ def sites_map(sites: pl.DataFrame, country_codes: dict[str, str],
                 for f in outlines_within(extent)]
     projection = {"type": "equalEarth", "fit": extent.corners(),
                   "rotate": [-(extent.west + extent.east) / 2, 0, 0]}
-    base = alt.Chart(alt.Data(values=outlines)).mark_geoshape(
+    # the outlines as one JSON string, which vega parses: altair's to_dict walks a list of
+    # features point by point (3 s for the world's)
+    values = alt.InlineData(values=json.dumps(outlines), format=alt.DataFormat(type="json"))
+    base = alt.Chart(values).mark_geoshape(
         stroke="#888", strokeWidth=0.6, clip=True,
     ).encode(
         color=alt.condition("datum.properties.documented", alt.value("#e8e2d0"),
