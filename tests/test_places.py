@@ -224,7 +224,8 @@ def test_the_map_draws_sites_on_the_shipped_outlines(located: duckdb.DuckDBPyCon
     spec = chart.to_dict()
     svg = vl_convert.vegalite_to_svg(spec)
     offline(svg, spec)
-    outlines = json.loads(spec["layer"][0]["data"]["values"])  # inline, as JSON text
+    data = spec["layer"][0]["data"]  # inline, as JSON text (altair may name it)
+    outlines = json.loads(spec["datasets"][data["name"]] if "name" in data else data["values"])
     assert {"Iraq", "Syria", "Turkey"} <= {f["properties"]["name"] for f in outlines}
     assert len(outlines) < 40  # only the outlines near the sites, not the world's
     assert len(marks(svg, "layer_0_marks")) == len(outlines)
