@@ -69,8 +69,9 @@ RECORD_COLUMNS = (
     Column("documented_in_recorded", "documented_in exactly as written in the log.",
            pl.col("documented_in")),
     Column("site", "Documentation site as written (trimmed)."),
-    Column("site_key", "Site name trimmed and case-folded: what `sites` counts and double-entry "
-                       "detection compares."),
+    Column("site_key", "Site name trimmed, case-folded, with runs of spaces as one: what "
+                       "`sites` counts, double-entry detection compares and documentation_sites "
+                       "groups by."),
     Column("latitude", "Decimal degrees, or NULL.", pl.col("latitude_value")),
     Column("longitude", "Decimal degrees, or NULL.", pl.col("longitude_value")),
     Column("category", "Contract category (weapon, cartridge, rocket, guided missile, mortar "
@@ -399,6 +400,10 @@ GROUP = "Country where items were documented, or All."
 KIND = "weapons (counted in items) or ammunition (counted in units)."
 ORIGIN_ROW = ("Present-day state of manufacture; a non-state producer followed by (non-state); "
               "or Unknown.")
+_PLACE_COUNTS = {
+    "records": "Rows of items.", "weapons": "Weapons (items).",
+    "ammunition_units": "Ammunition units (sum of quantity).",
+    "ied_items": "IED materiel: components and precursors (rows of items)."}
 
 FIGURES: dict[str, tuple[str, dict[str, str]]] = {
     "documentation_summary": (
@@ -407,7 +412,8 @@ FIGURES: dict[str, tuple[str, dict[str, str]]] = {
          "ammunition_units": "Ammunition units (sum of quantity).",
          "ied_items": "IED materiel: components and precursors (rows of items, whatever their "
                       "quantity).",
-         "records": "Rows of items.", "sites": "Distinct site names (trimmed, case-folded).",
+         "records": "Rows of items.",
+         "sites": "Distinct site names (trimmed, case-folded, runs of spaces as one).",
          "days": "Distinct documentation dates."},
     ),
     "weapons_by_origin": (
@@ -511,6 +517,25 @@ FIGURES: dict[str, tuple[str, dict[str, str]]] = {
                          "text trimmed, case-folded, runs of spaces as one); empty for items "
                          "without one.",
          "items": "Rows of items (whatever their quantity)."},
+    ),
+    "documentation_sites": (
+        "Where items were documented: one row per country and documentation site (site key: "
+        "trimmed, case-folded, runs of spaces as one), counted as documentation_summary.",
+        {"documented_in": "Country where the items were documented.",
+         "site": "The site's most frequent recorded spelling over all its rows (ties: the first "
+                 "in path and line order).",
+         "latitude": "Median latitude of the site's records that have both coordinates (the "
+                     "mean of the middle two for an even count); NULL when none has.",
+         "longitude": "Median longitude, over the same records as latitude.",
+         **_PLACE_COUNTS,
+         "first_documented": "First documentation date at the site.",
+         "last_documented": "Last documentation date at the site."},
+    ),
+    "documentation_timeline": (
+        "Items documented per calendar month, per country and All; every group lists every "
+        "month from the first to the last month documented anywhere, with zeros.",
+        {"documented_in": GROUP, "month": "Calendar month of documentation (YYYY-MM).",
+         **_PLACE_COUNTS},
     ),
 }
 

@@ -555,3 +555,10 @@ def test_conflicting_ids_of_a_log_as_read(tmp_path: Path) -> None:
     assert conflicts.height == 2
     assert conflicts["message"].str.starts_with(
         "duplicate_record_id: record_id 'IRA-DUP-1' appears on lines 74, 75").all()
+
+
+def test_site_key_is_trimmed_case_folded_with_runs_of_spaces_as_one(normalise: Normalise
+                                                                    ) -> None:
+    """The site key documentation_summary.sites and documentation_sites count by."""
+    frame = normalise({"site": "  Tal   Afar "}, {"site": "tal afar"}, {"site": "Tal-Afar"})
+    assert frame["site_key"].to_list() == ["tal afar", "tal afar", "tal-afar"]

@@ -29,7 +29,8 @@ from tests.conftest import TODAY, write_dirty_raw_folder
 RULES = {"shares_sum_to_one", "share_equals_count_over_known", "share_within_interval",
          "interval_meets_contract", "groups_add_up_to_all", "one_count_per_key",
          "summary_equals_breakdown", "figure_matches_items", "non_state_rows_agree",
-         "lot_spread_matches_items"}
+         "lot_spread_matches_items", "places_add_up_to_summary", "sites_match_items",
+         "timeline_months_complete"}
 
 
 @pytest.fixture
@@ -271,7 +272,10 @@ def test_a_count_off_by_one_fails_however_large(sample_copy: duckdb.DuckDBPyConn
         ("figure_matches_items", "documentation_summary", "Iraq"),
         ("figure_matches_items", "documentation_summary", "All"),
         ("summary_equals_breakdown", "ied_components", "Iraq"),
-        ("summary_equals_breakdown", "ied_components", "All")}
+        ("summary_equals_breakdown", "ied_components", "All"),
+        ("places_add_up_to_summary", "documentation_sites", "Iraq"),
+        ("places_add_up_to_summary", "documentation_timeline", "Iraq"),
+        ("places_add_up_to_summary", "documentation_timeline", "All")}
     sample_copy.execute("UPDATE fig_documentation_summary SET ied_items = ied_items + 1 "
                         "WHERE documented_in = 'All'")
     assert ("groups_add_up_to_all", "documentation_summary", "All") in failing(sample_copy)

@@ -34,6 +34,7 @@ from pipeline.report.html import (
     reliability_flags,
     table,
 )
+from pipeline.report.maps import PLACE_CHARTS
 from pipeline.stages.figures import read_figures
 from tests.conftest import build, write_dirty_raw_folder
 
@@ -66,8 +67,8 @@ def hostile_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_charted_figure_has_an_svg_and_a_png(sample_build: tuple[Path, Path]) -> None:
     charts = sample_build[1] / "charts"
-    assert sorted(p.stem for p in charts.glob("*.svg")) == sorted(CHARTED)
-    for figure in CHARTED:
+    assert sorted(p.stem for p in charts.glob("*.svg")) == sorted(CHARTED + PLACE_CHARTS)
+    for figure in CHARTED + PLACE_CHARTS:
         assert (charts / f"{figure}.svg").read_text().lstrip().startswith("<svg")
         assert (charts / f"{figure}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

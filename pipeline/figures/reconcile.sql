@@ -14,6 +14,10 @@
 CREATE OR REPLACE TEMP MACRO reconcile_known_origin(country) AS
     country <> 'Unknown' AND NOT ends_with(country, ' (non-state)');
 
+-- documentation_sites shows a site by a spelling, not its key: each recorded spelling's key.
+CREATE OR REPLACE TEMP VIEW reconcile_site_keys AS
+SELECT DISTINCT site, site_key FROM items;
+
 -- Every count of every figure, one row per (figure, item kind, group, key, column). `known`: the
 -- row is inside the shares' denominator (not the Unknown/unknown or non-state row).
 -- ied_components' key is its origin and manufacturer; its counts are checked per origin.
@@ -56,7 +60,16 @@ FROM fig_eu_share UNPIVOT INCLUDE NULLS (value FOR measure IN (eu_count, known_o
 UNION ALL
 SELECT 'anti_armour_recent', 'ammunition', documented_in, NULL, measure, value, true
 FROM fig_anti_armour_recent UNPIVOT INCLUDE NULLS (value FOR measure IN (
-    anti_armour_units, recent_units, recent_eu_units, since_2010_units, since_2010_eu_units));
+    anti_armour_units, recent_units, recent_eu_units, since_2010_units, since_2010_eu_units))
+UNION ALL
+SELECT 'documentation_sites', NULL, documented_in, site_key, measure, value, true
+FROM (SELECT s.*, k.site_key FROM fig_documentation_sites AS s
+      LEFT JOIN reconcile_site_keys AS k USING (site))
+    UNPIVOT INCLUDE NULLS (value FOR measure IN (records, weapons, ammunition_units, ied_items))
+UNION ALL
+SELECT 'documentation_timeline', NULL, documented_in, month, measure, value, true
+FROM fig_documentation_timeline
+    UNPIVOT INCLUDE NULLS (value FOR measure IN (records, weapons, ammunition_units, ied_items));
 
 -- The same counts straight from `items`, per group and again in 'All'. Per key for origin,
 -- calibre family and year; per group for the rest (manufacture_period's total, since the period
@@ -158,7 +171,31 @@ FROM (
     FROM anti_armour GROUP BY grp
 ) UNPIVOT (value FOR measure IN (
     anti_armour_units, recent_units, recent_eu_units, since_2010_units, since_2010_eu_units,
-    known_year_units, recent_known_origin_units, since_2010_known_origin_units));
+    known_year_units, recent_known_origin_units, since_2010_known_origin_units))
+UNION ALL
+-- where and when: per country and site key, and per group and month (All too)
+SELECT 'documentation_sites', NULL, documented_in, site_key, measure, value
+FROM (
+    SELECT documented_in, site_key, count(*) AS records,
+           count(*) FILTER (WHERE item_kind = 'weapons') AS weapons,
+           coalesce(sum(quantity) FILTER (WHERE item_kind = 'ammunition'), 0)
+               AS ammunition_units,
+           count(*) FILTER (WHERE item_kind = 'ied_materiel') AS ied_items
+    FROM items GROUP BY ALL
+) UNPIVOT (value FOR measure IN (records, weapons, ammunition_units, ied_items))
+UNION ALL
+SELECT 'documentation_timeline', NULL, grp, month, measure, value
+FROM (
+    SELECT CASE WHEN grouping(documented_in) = 1 THEN 'All' ELSE documented_in END AS grp,
+           strftime(documented_on, '%Y-%m') AS month, count(*) AS records,
+           count(*) FILTER (WHERE item_kind = 'weapons') AS weapons,
+           coalesce(sum(quantity) FILTER (WHERE item_kind = 'ammunition'), 0)
+               AS ammunition_units,
+           count(*) FILTER (WHERE item_kind = 'ied_materiel') AS ied_items
+    FROM items
+    GROUP BY GROUPING SETS ((documented_in, strftime(documented_on, '%Y-%m')),
+                            (strftime(documented_on, '%Y-%m')))
+) UNPIVOT (value FOR measure IN (records, weapons, ammunition_units, ied_items));
 
 -- Every share with its interval and the share recomputed as count / known denominator: from the
 -- figure's own rows for the breakdowns and eu_share, from `items` for anti_armour_recent (whose
@@ -311,13 +348,14 @@ sample_sizes AS (
     FROM reconcile_shares, (SELECT 1.959963984540054 AS z)
 ),
 -- 3. Per key and column, the countries' counts add up to All's (sites and days are distinct
--- counts: a site or day can be in two countries, so they are checked against items instead).
+-- counts: a site or day can be in two countries, so they are checked against items instead;
+-- documentation_sites has no All).
 groups_to_all AS (
     SELECT 'groups_add_up_to_all' AS rule, figure, item_kind, 'All' AS grp, key, measure,
            coalesce(sum(value) FILTER (WHERE grp IS DISTINCT FROM 'All'), 0) AS expected,
            coalesce(sum(value) FILTER (WHERE grp = 'All'), 0) AS actual
     FROM reconcile_counts
-    WHERE measure NOT IN ('sites', 'days')
+    WHERE measure NOT IN ('sites', 'days') AND figure <> 'documentation_sites'
     GROUP BY ALL
 ),
 -- One row per key, its count present and not negative, so that the sums here are sums of rows,
@@ -439,6 +477,104 @@ lots AS (
            (last_documented - first_documented)::BIGINT, days_between
     FROM fig_lot_spread
 ),
+-- 8. documentation_sites and documentation_timeline add up to the summary's counts per group
+-- (records, weapons, units, IED items; documentation_sites per country, its rows to `sites`).
+place_totals AS (
+    SELECT figure, grp, measure, sum(value) AS value FROM reconcile_counts
+    WHERE figure IN ('documentation_sites', 'documentation_timeline') GROUP BY ALL
+    UNION ALL
+    SELECT 'documentation_sites', documented_in, 'sites', count(*)
+    FROM fig_documentation_sites GROUP BY ALL
+),
+place_expected AS (
+    SELECT f.figure, s.grp, s.measure, s.value
+    FROM reconcile_counts AS s,
+         (VALUES ('documentation_sites'), ('documentation_timeline')) AS f(figure)
+    WHERE s.figure = 'documentation_summary'
+      AND s.measure IN ('records', 'weapons', 'ammunition_units', 'ied_items', 'sites')
+      AND NOT (f.figure = 'documentation_sites' AND s.grp = 'All')
+      AND NOT (f.figure = 'documentation_timeline' AND s.measure = 'sites')
+),
+places AS (
+    SELECT 'places_add_up_to_summary' AS rule, e.figure, NULL AS item_kind, e.grp, NULL AS key,
+           e.measure, e.value AS expected, coalesce(t.value, 0) AS actual
+    FROM place_expected AS e LEFT JOIN place_totals AS t USING (figure, grp, measure)
+),
+-- 9. Each site's dates and coordinates recomputed from `items`: first and last documentation
+-- date (in days), and the medians of the coordinates of its records that have both, as the
+-- middle one of the sorted values (the mean of the middle two for an even count). A site row
+-- without its items, or items without their row, fails.
+site_rows AS (
+    SELECT s.documented_in, k.site_key, s.latitude, s.longitude,
+           date_diff('day', DATE '1970-01-01', s.first_documented) AS first_day,
+           date_diff('day', DATE '1970-01-01', s.last_documented) AS last_day
+    FROM fig_documentation_sites AS s LEFT JOIN reconcile_site_keys AS k USING (site)
+),
+site_values AS (
+    SELECT documented_in, site_key,
+           list_sort(list(latitude) FILTER (WHERE latitude IS NOT NULL AND longitude IS NOT NULL))
+               AS latitudes,
+           list_sort(list(longitude) FILTER (WHERE latitude IS NOT NULL AND longitude IS NOT NULL))
+               AS longitudes,
+           date_diff('day', DATE '1970-01-01', min(documented_on)) AS first_day,
+           date_diff('day', DATE '1970-01-01', max(documented_on)) AS last_day
+    FROM items GROUP BY ALL
+),
+site_recount AS (
+    SELECT documented_in, site_key, first_day, last_day,
+           (latitudes[(len(latitudes) + 1) // 2] + latitudes[len(latitudes) // 2 + 1]) / 2
+               AS latitude,
+           (longitudes[(len(longitudes) + 1) // 2] + longitudes[len(longitudes) // 2 + 1]) / 2
+               AS longitude
+    FROM site_values
+),
+site_pairs AS (
+    SELECT coalesce(f.documented_in, r.documented_in) AS grp,
+           coalesce(f.site_key, r.site_key) AS key,
+           [r.latitude, r.longitude, r.first_day, r.last_day]::DOUBLE[] AS expected,
+           [f.latitude, f.longitude, f.first_day, f.last_day]::DOUBLE[] AS actual,
+           f.documented_in IS NOT NULL AND r.documented_in IS NOT NULL AS matched
+    FROM site_rows AS f
+    FULL JOIN site_recount AS r
+        ON f.documented_in = r.documented_in AND f.site_key IS NOT DISTINCT FROM r.site_key
+),
+site_details AS (
+    SELECT 'sites_match_items' AS rule, 'documentation_sites' AS figure, NULL AS item_kind,
+           grp, key, m.measure, expected[m.i] AS expected, actual[m.i] AS actual,
+           matched AND reconcile_shares_agree(expected[m.i], actual[m.i]) AS passed
+    FROM site_pairs,
+         (VALUES (1, 'latitude'), (2, 'longitude'), (3, 'first_documented'),
+                 (4, 'last_documented')) AS m(i, measure)
+),
+-- 10. documentation_timeline lists every month from the first to the last month documented in
+-- `items`, once, in every group (each country in items, and All), and no other month.
+month_bounds AS (
+    SELECT date_trunc('month', min(documented_on))::TIMESTAMP AS first_month,
+           date_trunc('month', max(documented_on))::TIMESTAMP AS last_month
+    FROM items
+),
+month_span AS (
+    SELECT strftime(unnest(generate_series(first_month, last_month, INTERVAL 1 MONTH)),
+                    '%Y-%m') AS month
+    FROM month_bounds WHERE first_month IS NOT NULL
+),
+timeline_groups AS (
+    SELECT DISTINCT documented_in AS grp FROM items
+    UNION ALL
+    SELECT 'All' WHERE EXISTS (SELECT 1 FROM items)
+),
+listed_months AS (
+    SELECT documented_in AS grp, month, count(*) AS listed
+    FROM fig_documentation_timeline GROUP BY ALL
+),
+timeline_months AS (
+    SELECT 'timeline_months_complete' AS rule, 'documentation_timeline' AS figure,
+           NULL AS item_kind, coalesce(e.grp, l.grp) AS grp, coalesce(e.month, l.month) AS key,
+           'rows' AS measure, CASE WHEN e.month IS NULL THEN 0 ELSE 1 END AS expected,
+           coalesce(l.listed, 0) AS actual
+    FROM (SELECT grp, month FROM timeline_groups, month_span) AS e
+    FULL JOIN listed_months AS l ON e.grp = l.grp AND e.month = l.month
+),
 compared AS (
     SELECT *, reconcile_shares_agree(expected, actual) AS passed FROM sums
     UNION ALL BY NAME SELECT *, reconcile_shares_agree(expected, actual) AS passed FROM recomputed
@@ -450,6 +586,10 @@ compared AS (
     UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM with_items
     UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM non_state
     UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM lots
+    UNION ALL BY NAME SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM places
+    UNION ALL BY NAME SELECT * FROM site_details
+    UNION ALL BY NAME
+    SELECT *, reconcile_counts_agree(expected, actual) AS passed FROM timeline_months
 )
 SELECT rule, figure, item_kind, grp, key, measure, expected::DOUBLE AS expected,
        actual::DOUBLE AS actual, (actual - expected)::DOUBLE AS difference, passed

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import altair as alt
 import duckdb
 import polars as pl
 
@@ -24,6 +25,7 @@ from pipeline.report.diversion import chain_rows, diversion_issues, transfer_sto
 from pipeline.report.findings import documentation_period
 from pipeline.report.html import render_index
 from pipeline.report.investigation import investigation
+from pipeline.report.maps import documented_countries, place_charts, places_section
 from pipeline.report.quality import anti_armour_basis, quality_summary
 from pipeline.report.statistics import dump, input_fingerprint, statistics_document
 from pipeline.safe_csv import write_safe_csv
@@ -48,16 +50,24 @@ def build_reports(con: duckdb.DuckDBPyConnection, out_dir: Path, raw_dir: Path,
         write_safe_csv(labelled(frame, synthetic), out_dir / "tables" / f"{figure}.csv")
     svgs = {}
     for figure, chart in build_charts(figures, synthetic).items():
-        svg, png = render(chart)
-        (out_dir / "charts" / f"{figure}.svg").write_text(svg, encoding="utf-8")
-        (out_dir / "charts" / f"{figure}.png").write_bytes(png)
-        svgs[figure] = svg
+        svgs[figure] = write_chart(chart, out_dir / "charts" / figure)
+    place_svgs = {figure: write_chart(chart, out_dir / "charts" / figure) for figure, chart
+                  in place_charts(figures, documented_countries(con), synthetic).items()}
     html = render_index(statistics, figures, svgs, quality_summary(con),
                         transfer_stories(chain_rows(con)), diversion_issues(con),
                         anti_armour_basis(con), investigation(con, figures),
-                        documentation_period(con), captions(figures))
+                        documentation_period(con), captions(figures),
+                        places_section(figures, place_svgs))
     (out_dir / "index.html").write_text(html, encoding="utf-8")
-    return {"tables": len(figures), "charts": len(svgs)}
+    return {"tables": len(figures), "charts": len(svgs) + len(place_svgs)}
+
+
+def write_chart(chart: alt.TopLevelMixin, stem: Path) -> str:
+    """Write the chart as <stem>.svg and <stem>.png; return the SVG."""
+    svg, png = render(chart)
+    stem.with_suffix(".svg").write_text(svg, encoding="utf-8")
+    stem.with_suffix(".png").write_bytes(png)
+    return svg
 
 
 def labelled(frame: pl.DataFrame, synthetic: bool) -> pl.DataFrame:

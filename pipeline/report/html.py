@@ -174,7 +174,7 @@ def render_index(
     quality: QualitySummary, diversion: list[TransferStory] | None = None,
     diversion_issues: pl.DataFrame | None = None, anti_armour_basis: dict[str, int] | None = None,
     found: Investigation | None = None, period: Period | None = None,
-    chart_captions: dict[str, str] | None = None,
+    chart_captions: dict[str, str] | None = None, places: Markup | None = None,
 ) -> str:
     files = pl.DataFrame(statistics["input"]["files"]).select(
         "path", "status", "rows_in", "items", "superseded", "merged", "quarantined", "transfers",
@@ -199,6 +199,7 @@ def render_index(
         "anti_armour": {k: f"{v:,}" for k, v in (anti_armour_basis or {}).items()},
         "files": table(files),
         "reference": table(pl.DataFrame(statistics["input"]["reference_files"])),
+        "places": places or Markup(""),  # pipeline/report/maps.py
         "macros": _environment.get_template("macros.html.j2").module,
         "low_reliability_mark": LOW_RELIABILITY_MARK,
         "low_reliability_note": LOW_RELIABILITY_NOTE,

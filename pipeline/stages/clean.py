@@ -298,7 +298,8 @@ def _interpret_values(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame
         record_id_key=cleaned_text(frame, "record_id"),
         team=distinct_map(frame, "source_file", team_of, pl.String),
         model_key=distinct_map(frame, "model", model_key, pl.String),
-        site_key=pl.col("site").str.to_lowercase().str.strip_chars(),
+        site_key=pl.col("site").str.replace_all(r"\s+", " ").str.strip_chars()
+        .str.to_lowercase(),
     ).with_columns(
         documented_in_present_code=pl.col("documented_in_code").replace_strict(
             present_code, default=None),

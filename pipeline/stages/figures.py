@@ -3,12 +3,13 @@
 The SQL lives in pipeline/figures/*.sql: facts.sql turns items into one long table of facts,
 shares.sql computes every share with its sample size, production.sql adds the non-state
 producers' shares (non_state_production) to them, figures.sql shapes the contract's tables,
-diversion.sql matches items to documented transfers (diversion_chains, diversion_issues), and
+diversion.sql matches items to documented transfers (diversion_chains, diversion_issues),
 lots.sql and components.sql make the investigation's other figures (lot_spread,
-ied_components). This module supplies the settings, runs the files in order and, between
-production.sql and figures.sql, adds each share's interval (pipeline/intervals.py) to the few
-hundred rows of figure_shares: the Korn-Graubard interval needs beta quantiles, which DuckDB
-does not have.
+ied_components), and places.sql says where and when items were documented
+(documentation_sites, documentation_timeline). This module supplies the settings, runs the
+files in order and, between production.sql and figures.sql, adds each share's interval
+(pipeline/intervals.py) to the few hundred rows of figure_shares: the Korn-Graubard interval
+needs beta quantiles, which DuckDB does not have.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from pipeline.intervals import korn_graubard, low_reliability, units_effective_n
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "figures"
 SHARE_SQL_FILES = ("facts.sql", "shares.sql", "production.sql")  # then the intervals, then:
-FIGURE_SQL_FILES = ("figures.sql", "diversion.sql", "lots.sql", "components.sql")
+FIGURE_SQL_FILES = ("figures.sql", "diversion.sql", "lots.sql", "components.sql", "places.sql")
 
 FIGURE_IDS = (
     "documentation_summary", "weapons_by_origin", "ammunition_by_origin", "calibre_family",
     "manufacture_period", "manufacture_year", "eu_share", "anti_armour_recent",
     "diversion_chains", "non_state_production", "lot_spread", "ied_components",
+    "documentation_sites", "documentation_timeline",
 )
 DEFAULT_RECENT_FROM = 2014
 DEFAULT_PERIOD_EDGES = (1960, 1990, 2010, 2014)
