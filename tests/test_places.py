@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 import vl_convert
 
+from pipeline.report.charts import SYNTHETIC_LABEL
 from pipeline.report.maps import (
     BASEMAP,
     coordinates_note,
@@ -231,7 +232,7 @@ def test_the_map_draws_sites_on_the_shipped_outlines(located: duckdb.DuckDBPyCon
     assert len(marks(svg, "layer_0_marks")) == len(outlines)
     sites = figures["documentation_sites"]
     assert len(marks(svg, "layer_1_marks")) == sites.height  # every site has coordinates
-    assert "synthetic sample data" in svg
+    assert SYNTHETIC_LABEL in svg
     extent = map_extent(sites, IRAQ_SYRIA)
     assert 35 < extent.west < 39 < 44 < extent.east < 48
     assert BASEMAP.with_name("NOTICE").read_text().count("Natural Earth") >= 2
@@ -271,12 +272,26 @@ def test_sites_at_the_edges_of_the_world_are_still_drawn() -> None:
     offline(svg, charts["documentation_sites"].to_dict())
 
 
+def test_the_sample_map_draws_every_site_with_coordinates(sample_build: tuple[Path, Path]
+                                                          ) -> None:
+    sites = read_figures_of(sample_build)["documentation_sites"]
+    located = sites.filter(pl.col("latitude").is_not_null()).height
+    assert 0 < located < sites.height  # the 2014 study's team records no coordinates
+    svg = (sample_build[1] / "charts" / "documentation_sites.svg").read_text()
+    assert len(marks(svg, "layer_1_marks")) == located
+
+
+def read_figures_of(build: tuple[Path, Path]) -> dict[str, pl.DataFrame]:
+    with duckdb.connect(str(build[0]), read_only=True) as con:
+        return read_figures(con)
+
+
 def test_without_coordinates_the_map_shows_the_countries(sample_build: tuple[Path, Path]
                                                          ) -> None:
     with duckdb.connect(str(sample_build[0]), read_only=True) as con:
         figures = read_figures(con)
-    sites = figures["documentation_sites"]
-    assert sites["latitude"].null_count() == sites.height  # the sample has no coordinates
+    sites = figures["documentation_sites"].with_columns(latitude=None, longitude=None)
+    figures = {**figures, "documentation_sites": sites}  # the sample's sites without coordinates
     chart = place_charts(figures, IRAQ_SYRIA, synthetic=True)["documentation_sites"]
     svg = vl_convert.vegalite_to_svg(chart.to_dict())
     assert marks(svg, "layer_0_marks") and not marks(svg, "layer_1_marks")

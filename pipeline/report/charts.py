@@ -43,7 +43,7 @@ KIND_PANELS = {"weapons": "Weapons (share of items)",
                "ammunition": "Ammunition (share of units)"}
 
 
-def _titled(chart: alt.TopLevelMixin, title: str, synthetic: bool) -> alt.TopLevelMixin:
+def titled(chart: alt.TopLevelMixin, title: str, synthetic: bool) -> alt.TopLevelMixin:
     """The chart's title, with the synthetic label as its subtitle when the data is synthetic."""
     return chart.properties(title=alt.TitleParams(
         text=title, subtitle=[SYNTHETIC_LABEL] if synthetic else [], anchor="start",
@@ -97,7 +97,7 @@ def _share_bars(frame: pl.DataFrame, category: str, title: str, synthetic: bool,
         layered = layered.facet(row=alt.Row(f"{row}:N", title=None, sort=panels,
                                             header=PANEL_HEADER),
                                 spacing=14).resolve_scale(y="independent")
-    return _titled(layered, title, synthetic)
+    return titled(layered, title, synthetic)
 
 
 def _all_countries(frame: pl.DataFrame) -> pl.DataFrame:
@@ -146,7 +146,7 @@ def _days_to_recovery(chains: pl.DataFrame, synthetic: bool) -> alt.TopLevelMixi
     )
     labels = alt.Chart(data).mark_text(align="left", dx=3).encode(
         x="days_to_recovery:Q", y=y, text="days_to_recovery:Q")
-    return _titled(alt.layer(bars, labels).properties(width=CHART_WIDTH), title, synthetic)
+    return titled(alt.layer(bars, labels).properties(width=CHART_WIDTH), title, synthetic)
 
 
 def _non_state_production(production: pl.DataFrame, synthetic: bool) -> alt.TopLevelMixin:
@@ -172,7 +172,7 @@ def _non_state_production(production: pl.DataFrame, synthetic: bool) -> alt.TopL
                                                  "IED materiel (items)"],
                     header=PANEL_HEADER)
     ).resolve_scale(x="independent")
-    return _titled(chart, "Made by non-state producers (the group's own production)", synthetic)
+    return titled(chart, "Made by non-state producers (the group's own production)", synthetic)
 
 
 def _lot_spread(lots: pl.DataFrame, synthetic: bool) -> alt.TopLevelMixin:
@@ -194,7 +194,7 @@ def _lot_spread(lots: pl.DataFrame, synthetic: bool) -> alt.TopLevelMixin:
         tooltip=["lot", "sites", "countries", "units"])
     labels = alt.Chart(data).mark_text(align="left", dx=3).encode(
         x="sites:Q", y=y, text="sites:Q")
-    return _titled(alt.layer(bars, labels).properties(width=CHART_WIDTH), title, synthetic)
+    return titled(alt.layer(bars, labels).properties(width=CHART_WIDTH), title, synthetic)
 
 
 def _ied_components(components: pl.DataFrame, synthetic: bool) -> alt.TopLevelMixin:
@@ -212,7 +212,7 @@ def _ied_components(components: pl.DataFrame, synthetic: bool) -> alt.TopLevelMi
         tooltip=["origin", "items", "manufacturers"])
     labels = alt.Chart(data).mark_text(align="left", dx=3).encode(
         x="items:Q", y=y, text="label:N")
-    return _titled(alt.layer(bars, labels).properties(width=CHART_WIDTH),
+    return titled(alt.layer(bars, labels).properties(width=CHART_WIDTH),
                    "IED components by country of manufacture (all documented)", synthetic)
 
 
@@ -236,7 +236,7 @@ def _manufacture_year(years: pl.DataFrame, synthetic: bool) -> alt.TopLevelMixin
                                    sort=["Weapons (items)", "Ammunition (units)"],
                                    header=PANEL_HEADER)
                        ).resolve_scale(y="independent")
-    return _titled(chart, "Year of manufacture: counts (all documented)", synthetic)
+    return titled(chart, "Year of manufacture: counts (all documented)", synthetic)
 
 
 def _anti_armour(frame: pl.DataFrame) -> pl.DataFrame:

@@ -24,7 +24,7 @@ import polars as pl
 import pycountry
 from markupsafe import Markup
 
-from pipeline.report.charts import WIDTH
+from pipeline.report.charts import CHART_WIDTH, PALETTE, titled
 
 BASEMAP = Path(__file__).resolve().parent / "assets" / "countries-50m.json"
 MARGIN_DEGREES = 1.0  # at least this much around the sites, so that one site is not a dot
@@ -32,7 +32,6 @@ MARGIN_SHARE = 0.15  # and this share of the sites' span on each side
 SNAP_STEPS = 1500  # outline detail: about two points per pixel across the map, no more
 DETAIL_DEGREES = 0.01  # about the spacing of the 1:50m outlines' points
 VISIBLE_STEPS = 2  # rings narrower than this many steps are not drawn
-SYNTHETIC_NOTE = "synthetic sample data"
 PLACE_CHARTS = ("documentation_sites", "documentation_timeline")
 _environment = jinja2.Environment(
     loader=jinja2.PackageLoader("pipeline.report", "templates"),
@@ -203,10 +202,6 @@ def map_extent(sites: pl.DataFrame, country_codes: dict[str, str]) -> Extent:
                   max(b.east for b in boxes), max(b.north for b in boxes)).padded()
 
 
-def _title(text: str, synthetic: bool) -> alt.TitleParams:
-    return alt.TitleParams(text, subtitle=SYNTHETIC_NOTE if synthetic else alt.Undefined)
-
-
 def sites_map(sites: pl.DataFrame, country_codes: dict[str, str],
               synthetic: bool) -> alt.LayerChart:
     """Country outlines (documented countries shaded) and one circle per located site, its
@@ -233,7 +228,7 @@ def sites_map(sites: pl.DataFrame, country_codes: dict[str, str],
         longitude="longitude:Q", latitude="latitude:Q",
         size=alt.Size("records:Q", title="items documented",
                       scale=alt.Scale(zero=True, rangeMin=0, rangeMax=900)),
-        color=alt.Color("documented_in:N", title="documented in"),
+        color=alt.Color("documented_in:N", title="documented in", scale=alt.Scale(range=PALETTE)),
         tooltip=["site", "documented_in", "records", "weapons", "ammunition_units", "ied_items",
                  "first_documented", "last_documented"],
     ).project(**projection)
@@ -241,23 +236,24 @@ def sites_map(sites: pl.DataFrame, country_codes: dict[str, str],
     if data.height < sites.height:
         title += f" ({data.height:,} of {sites.height:,} sites have coordinates)"
     layers = [base, circles] if data.height else [base]  # no circles: no empty legends
-    return alt.layer(*layers).properties(
-        width=int(WIDTH * 1.5), height=WIDTH, title=_title(title, synthetic))
+    return titled(alt.layer(*layers).properties(width=CHART_WIDTH + 150, height=CHART_WIDTH - 100),
+                  title, synthetic)
 
 
 def timeline_chart(timeline: pl.DataFrame, synthetic: bool) -> alt.Chart:
     """Items documented per month, stacked by country, on a continuous time axis."""
     data = timeline.filter(pl.col("documented_in") != "All").with_columns(
         month_start=pl.format("{}-01", "month"))
-    return alt.Chart(data).mark_bar().encode(
+    chart = alt.Chart(data).mark_bar().encode(
         x=alt.X("yearmonth(month_start):T", title="month documented",
                 axis=alt.Axis(format="%b %Y")),
         y=alt.Y("records:Q", title="items documented", stack="zero"),
-        color=alt.Color("documented_in:N", title="documented in"),
+        color=alt.Color("documented_in:N", title="documented in", scale=alt.Scale(range=PALETTE)),
         tooltip=["month", "documented_in", "records", "weapons", "ammunition_units",
                  "ied_items"],
-    ).properties(width=WIDTH * 2, height=200,
-                 title=_title("When items were documented: items per month", synthetic))
+    )
+    return titled(chart.properties(width=CHART_WIDTH + 150, height=200),
+                  "When items were documented: items per month", synthetic)
 
 
 def place_charts(figures: dict[str, pl.DataFrame], country_codes: dict[str, str],

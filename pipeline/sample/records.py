@@ -25,6 +25,17 @@ TOWNS = {
              "Qayyarah", "Sharqat", "Bashiqa", "Hamdaniya", "Hawija", "Rutba"),
     "Syria": ("Raqqa", "Kobane", "Tal Abyad", "Manbij", "Tabqa", "Hasakah", "Shaddadi"),
 }
+# Where each town is (decimal degrees, rounded): a regular site is placed near its town
+# (site_coordinates). The 2014 study's team records no coordinates.
+TOWN_COORDINATES = {
+    "Mosul": (36.34, 43.13), "Tal Afar": (36.38, 42.45), "Sinjar": (36.32, 41.87),
+    "Tikrit": (34.60, 43.68), "Baiji": (34.93, 43.49), "Ramadi": (33.42, 43.30),
+    "Fallujah": (33.35, 43.78), "Hit": (33.64, 42.83), "Qayyarah": (35.80, 43.29),
+    "Sharqat": (35.51, 43.23), "Bashiqa": (36.45, 43.35), "Hamdaniya": (36.27, 43.38),
+    "Hawija": (35.33, 43.77), "Rutba": (33.04, 40.28), "Raqqa": (35.95, 39.01),
+    "Kobane": (36.89, 38.35), "Tal Abyad": (36.70, 38.95), "Manbij": (36.53, 37.95),
+    "Tabqa": (35.84, 38.55), "Hasakah": (36.50, 40.75), "Shaddadi": (36.06, 40.73),
+}
 STUDY_SITES = {"Iraq": ("Amerli, checkpoint", "Jalawla, front line"),
                "Syria": ("Kobane, eastern front", "Tal Hamis, village")}
 MISSILE_SITE = "Ramadi, federal police depot"
@@ -267,3 +278,15 @@ def ied_records(rng: random.Random) -> list[Record]:
                                   rng.randint(2015, 2016), rng.choice(plan.IED_SIZES),
                                   producer=producer))
     return records
+
+
+def site_coordinates(site: str) -> tuple[str, str]:
+    """(latitude, longitude) of a regular site as a team writes them: its town's position,
+    moved 0.01 degrees north-east per site number so that sites of one town are distinct
+    points; ("", "") for a site of no known town."""
+    town, _, rest = site.partition(", ")
+    if town not in TOWN_COORDINATES:
+        return "", ""
+    number = int(rest.removeprefix("site ")) if rest.startswith("site ") else 0
+    latitude, longitude = TOWN_COORDINATES[town]
+    return f"{latitude + 0.01 * number:.4f}", f"{longitude + 0.01 * number:.4f}"

@@ -18,7 +18,7 @@ import xlsxwriter
 from pipeline.provenance import SAMPLE_FILES_SCHEMA, SYNTHETIC_LABEL
 from pipeline.sample import plan
 from pipeline.sample.archive import CP1252_TEAMS, LOOKALIKES, archive_records
-from pipeline.sample.records import STUDY_TEAM, Record
+from pipeline.sample.records import STUDY_TEAM, Record, site_coordinates
 from pipeline.stages.discover import sha256_of
 
 Cell = str | dt.date | dt.datetime
@@ -59,7 +59,8 @@ FORMATS = {
         "manufacturer": "Maker", "country_of_manufacture": "Origin",
         "year_of_manufacture": "YoM", "serial_number": "Serial No", "lot_number": "Lot",
         "quantity": "Qty", "recovered_from": "Recovered from", "updated_at": "Last modified",
-        "notes": "Notes", "dataset": "Dataset"}, _iso, False),
+        "notes": "Notes", "dataset": "Dataset", "latitude": "Lat", "longitude": "Long"},
+        _iso, False),
     "iraq-south": TeamFormat("csv", ";", "utf-8-sig", {
         "record_id": "Record No", "documented_on": "Date documented",
         "documented_in": "Country documented", "site": "Site name",
@@ -67,20 +68,22 @@ FORMATS = {
         "manufacturer": "Producer", "country_of_manufacture": "Country of origin",
         "year_of_manufacture": "Year of manufacture", "serial_number": "S/N",
         "lot_number": "Lot No", "quantity": "Quantity", "recovered_from": "Source",
-        "notes": "Remarks", "dataset": "Dataset", "photo": "Photo ref"}, _day_first, True),
+        "notes": "Remarks", "dataset": "Dataset", "photo": "Photo ref", "latitude": "Latitude",
+        "longitude": "Longitude"}, _day_first, True),
     "syria-east": TeamFormat("xlsx", "", "", {
         "record_id": "ID", "documented_on": "Documentation date", "documented_in": "Country",
         "site": "Place", "category": "Item type", "model": "Model designation",
         "calibre": "Cal", "manufacturer": "Factory", "country_of_manufacture": "Made in",
         "year_of_manufacture": "Manufacture year", "serial_number": "Serial",
         "lot_number": "Batch", "quantity": "Units", "recovered_from": "Recovered from",
-        "updated_at": "Updated", "notes": "Comments", "dataset": "Dataset"}, None, False),
+        "updated_at": "Updated", "notes": "Comments", "dataset": "Dataset",
+        "latitude": "Lat", "longitude": "Lon"}, None, False),
     "syria-north": TeamFormat("tsv", "\t", "cp1252", {
         "record_id": "Reference", "documented_on": "Date", "documented_in": "Country",
         "site": "Location", "category": "Type", "model": "Model", "calibre": "Caliber",
         "manufacturer": "Maker", "country_of_manufacture": "COM", "year_of_manufacture": "Year",
         "serial_number": "S/N", "lot_number": "Lot", "quantity": "Count", "notes": "Remarks",
-        "dataset": "Dataset"}, _written_out, True),
+        "dataset": "Dataset", "latitude": "Lat", "longitude": "Lng"}, _written_out, True),
     STUDY_TEAM: TeamFormat("txt", "|", "utf-8", {
         "record_id": "Ref", "documented_on": "Date", "documented_in": "Country",
         "site": "Site", "category": "Category", "calibre": "Calibre",
@@ -207,6 +210,7 @@ class Speller:
 
 
 def row_cells(record: Record, speller: Speller) -> dict[str, Cell]:
+    latitude, longitude = site_coordinates(record.site)
     cells: dict[str, Cell] = {
         "record_id": record.record_id, "documented_on": speller.date(record.documented_on),
         "documented_in": speller.country(record.documented_in_code()),
@@ -218,7 +222,7 @@ def row_cells(record: Record, speller: Speller) -> dict[str, Cell]:
         "serial_number": speller.key(record.serial), "lot_number": speller.key(record.lot),
         "quantity": speller.quantity(record), "recovered_from": "IS forces",
         "updated_at": speller.updated_at(record.updated_at), "notes": record.notes or "",
-        "dataset": SYNTHETIC_LABEL, "photo": "",
+        "dataset": SYNTHETIC_LABEL, "photo": "", "latitude": latitude, "longitude": longitude,
     }
     cells.update(record.raw_text)
     return cells
