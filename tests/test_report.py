@@ -7,8 +7,6 @@ import csv
 import datetime as dt
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -127,26 +125,6 @@ def test_timings_are_kept_out_of_statistics(sample_build: tuple[Path, Path]) -> 
     assert cpu.keys() == peaks.keys() and min(cpu.values()) >= 0 and cpu["normalised_rows"] > 0
     statistics = (reports / "statistics.json").read_text()
     assert "seconds" not in statistics and str(reports) not in statistics
-
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (see docs/report.md "
-                                             "for the manual check)")
-def test_index_renders_in_headless_chromium_offline(sample_build: tuple[Path, Path],
-                                                    tmp_path: Path) -> None:
-    index = sample_build[1] / "index.html"
-    offline = ["--headless", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
-               "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'p'}"]
-    dom = subprocess.run([CHROMIUM, *offline, "--dump-dom", index.as_uri()],
-                         capture_output=True, text=True, timeout=120, check=True).stdout
-    rendered_charts = re.findall(r'<figure id="chart-([a-z_]+)">\s*<svg', dom)
-    assert sorted(rendered_charts) == sorted(CHARTED)
-    shot = tmp_path / "index.png"
-    subprocess.run([CHROMIUM, *offline, f"--screenshot={shot}", "--window-size=1200,4000",
-                    index.as_uri()], capture_output=True, timeout=120, check=True)
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 100_000
 
 
 def test_low_reliability_shares_are_marked_and_explained(sample_build: tuple[Path, Path]
