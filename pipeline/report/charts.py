@@ -16,6 +16,11 @@ from pipeline.report.findings import FAMILY_NAMES, LOW_RELIABILITY_MARK
 CHART_WIDTH = 600
 """Plot width in pixels: with labels, legend and margins a chart is about 900-1000 px wide,
 the width of the report's column (it scales down with the column on a narrow screen)."""
+CHART_FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
+"""The font vl-convert lays text out with (Liberation Sans), then the fonts of the same widths
+that browsers have: an SVG inlined in the page is drawn with the reader's fonts."""
+CHART_PADDING = {"left": 16, "top": 5, "right": 16, "bottom": 5}
+"""Room around the chart for a browser font a little wider than the one it was laid out with."""
 SHARE_ROW_HEIGHT = 18  # per bar of a share chart
 OTHER_BELOW = 0.02
 """In the by-origin charts, countries under this share each are drawn as one "Other" bar
@@ -338,7 +343,10 @@ def render(chart: alt.TopLevelMixin) -> tuple[str, bytes]:
     """SVG text and PNG bytes of a chart. The PNG is rasterised from the SVG: the same bytes
     as from the spec, without compiling and laying the chart out a second time (about half
     the report's chart time)."""
-    svg = vl_convert.vegalite_to_svg(chart.to_dict())
+    spec = chart.to_dict()
+    spec.setdefault("config", {})["font"] = CHART_FONT
+    spec["padding"] = CHART_PADDING
+    svg = vl_convert.vegalite_to_svg(spec)
     return svg, vl_convert.svg_to_png(svg, scale=2)
 
 
