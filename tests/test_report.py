@@ -22,6 +22,7 @@ from pipeline.report.charts import (
     SYNTHETIC_COLUMN,
     SYNTHETIC_LABEL,
     build_charts,
+    spec_of,
     with_other,
 )
 from pipeline.report.findings import Period, key_findings
@@ -80,7 +81,7 @@ def test_each_png_is_the_chart_rasterised_from_its_spec(sample_build: tuple[Path
         charts = build_charts(read_figures(con), synthetic=True)
     assert sorted(charts) == sorted(CHARTED)
     for figure, chart in charts.items():
-        png = vl_convert.vegalite_to_png(chart.to_dict(), scale=2)
+        png = vl_convert.vegalite_to_png(spec_of(chart), scale=2)
         assert (reports / "charts" / f"{figure}.png").read_bytes() == png, figure
 
 
