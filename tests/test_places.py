@@ -18,7 +18,9 @@ import vl_convert
 from pipeline.report.charts import SYNTHETIC_LABEL
 from pipeline.report.maps import (
     BASEMAP,
+    MAX_MAP_SITES,
     coordinates_note,
+    drawn_sites,
     map_extent,
     place_charts,
     places_claim,
@@ -327,3 +329,15 @@ def test_the_report_section_states_its_claim_from_the_figures(
     assert statistics["documentation_timeline"][0] == {
         "documented_in": "Iraq", "month": "2014-07",
         **{c: figures["documentation_timeline"][c][0] for c in COUNTS}}
+
+
+def test_the_map_draws_at_most_max_map_sites_the_largest_first() -> None:
+    sites = pl.DataFrame({"documented_in": ["Iraq"] * (MAX_MAP_SITES + 1),
+                          "site": [f"s{i:05d}" for i in range(MAX_MAP_SITES + 1)],
+                          "records": [1] * MAX_MAP_SITES + [50],
+                          "latitude": [33.0] * (MAX_MAP_SITES + 1),
+                          "longitude": [44.0] * (MAX_MAP_SITES + 1)})
+    drawn = drawn_sites(sites)
+    assert drawn.height == MAX_MAP_SITES and drawn["site"][0] == f"s{MAX_MAP_SITES:05d}"
+    assert drawn["site"][-1] == f"s{MAX_MAP_SITES - 2:05d}"  # ties by name: the last one out
+    assert drawn_sites(sites.head(MAX_MAP_SITES)).equals(sites.head(MAX_MAP_SITES))

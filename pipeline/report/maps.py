@@ -202,6 +202,11 @@ def map_extent(sites: pl.DataFrame, country_codes: dict[str, str]) -> Extent:
                   max(b.east for b in boxes), max(b.north for b in boxes)).padded()
 
 
+MAX_MAP_SITES = 2_000
+"""Most site circles the map draws: past a few thousand, circles hide each other and the chart
+is megabytes of SVG. The table keeps every site; the title says when the map shows fewer."""
+
+
 def sites_map(sites: pl.DataFrame, country_codes: dict[str, str],
               synthetic: bool) -> alt.LayerChart:
     """Country outlines (documented countries shaded) and one circle per located site, its
@@ -222,7 +227,8 @@ def sites_map(sites: pl.DataFrame, country_codes: dict[str, str],
                             alt.value("#f4f4f4")),
         tooltip=[alt.Tooltip("properties.name:N", title="country")],
     ).project(**projection)
-    data = located(sites).with_columns(
+    every_located = located(sites)
+    data = drawn_sites(every_located).with_columns(
         pl.col("first_documented", "last_documented").cast(pl.String))
     circles = alt.Chart(data).mark_circle(opacity=0.6, stroke="#222", strokeWidth=0.4).encode(
         longitude="longitude:Q", latitude="latitude:Q",
@@ -233,11 +239,23 @@ def sites_map(sites: pl.DataFrame, country_codes: dict[str, str],
                  "first_documented", "last_documented"],
     ).project(**projection)
     title = "Where items were documented: sites, sized by items"
-    if data.height < sites.height:
+    if data.height < every_located.height:
+        title += (f" (the {data.height:,} with most items of the {every_located.height:,} "
+                  f"sites with coordinates)")
+    elif data.height < sites.height:
         title += f" ({data.height:,} of {sites.height:,} sites have coordinates)"
     layers = [base, circles] if data.height else [base]  # no circles: no empty legends
     return titled(alt.layer(*layers).properties(width=CHART_WIDTH + 150, height=CHART_WIDTH - 100),
                   title, synthetic)
+
+
+def drawn_sites(located_sites: pl.DataFrame) -> pl.DataFrame:
+    """The sites the map draws: every located site, or the MAX_MAP_SITES with most items
+    (ties by country and site, so the choice is the same every build) when there are more."""
+    if located_sites.height <= MAX_MAP_SITES:
+        return located_sites
+    return located_sites.sort(["records", "documented_in", "site"],
+                              descending=[True, False, False]).head(MAX_MAP_SITES)
 
 
 def timeline_chart(timeline: pl.DataFrame, synthetic: bool) -> alt.Chart:
