@@ -57,8 +57,8 @@ def sql_values(con: duckdb.DuckDBPyConnection, macro: str, texts: list[str]) -> 
 
 
 def clean_keys(texts: list[str]) -> list[str | None]:
-    return pl.DataFrame({"serial_number": texts}).select(
-        record_key("serial_number"))["serial_number"].to_list()
+    frame = pl.DataFrame({"serial_number": texts})
+    return frame.select(record_key(frame, "serial_number"))["serial_number"].to_list()
 
 
 def test_the_contract_examples_give_one_key() -> None:

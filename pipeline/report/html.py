@@ -86,12 +86,21 @@ def _marked(column: str, value: Any, row: dict[str, Any], flags: dict[str, str])
     return shown
 
 
-def table(frame: pl.DataFrame) -> dict[str, Any]:
-    """Columns and cells of a frame; low-reliability shares carry LOW_RELIABILITY_MARK."""
+MAX_PAGE_ROWS = 500
+"""Most rows a table shows on the page (the first ones, in the figure's order); the CSV file
+and statistics.json hold every row. A figure with a row per site or per chain runs to tens of
+thousands of rows on a large archive, which no reader scrolls and which made the page slow to
+write and to open."""
+
+
+def table(frame: pl.DataFrame, limit: int | None = None) -> dict[str, Any]:
+    """Columns and cells of a frame, or of its first `limit` rows (`total`: all of them);
+    low-reliability shares carry LOW_RELIABILITY_MARK."""
     flags = reliability_flags(frame.columns)
+    shown = frame if limit is None else frame.head(limit)
     rows = [[_marked(c, v, row, flags) for c, v in row.items()]
-            for row in frame.iter_rows(named=True)]
-    return {"columns": frame.columns, "rows": rows,
+            for row in shown.iter_rows(named=True)]
+    return {"columns": frame.columns, "rows": rows, "total": frame.height,
             "marked": any(c.marked for row in rows for c in row)}
 
 
@@ -193,11 +202,13 @@ def render_index(
         "investigation": found or Investigation([], [], 0, None, []),
         "diversion_issues": table(diversion_issues if diversion_issues is not None
                                   else pl.DataFrame()),
-        "tables": [{"id": figure, **table(frame)} for figure, frame in figures.items()],
+        "tables": [{"id": figure, **table(frame, MAX_PAGE_ROWS)}
+                   for figure, frame in figures.items()],
         "quality": {name: table(frame) for name, frame in asdict(quality).items()},
         "examples": EXAMPLES_PER_GROUP,
+        "max_page_rows": MAX_PAGE_ROWS,
         "anti_armour": {k: f"{v:,}" for k, v in (anti_armour_basis or {}).items()},
-        "files": table(files),
+        "files": table(files, MAX_PAGE_ROWS),
         "reference": table(pl.DataFrame(statistics["input"]["reference_files"])),
         "places": places or Markup(""),  # pipeline/report/maps.py
         "macros": _environment.get_template("macros.html.j2").module,

@@ -23,7 +23,7 @@ import polars as pl
 
 from pipeline.ahead import computed_ahead
 from pipeline.columns import ITEMS, REQUIRED_NAMES
-from pipeline.keys import key_expr, record_id_key
+from pipeline.keys import key_expr, record_id_key, unicode_cleaned
 from pipeline.parts import ROWS_PER_PART, Parts, write_parts
 from pipeline.reference import Reference, designation_key
 from pipeline.stages.read import READ_PROBLEM_SEPARATOR, numbered_schema
@@ -102,28 +102,35 @@ def ascii_digits(text: pl.Expr) -> pl.Expr:
     return text.str.replace_many(list(OTHER_DIGITS), list(OTHER_DIGITS.values()))
 
 
-def cleaned_text(frame: pl.DataFrame, column: str) -> pl.Expr:
-    """`column` of `frame` as a record id is compared (pipeline/keys.py, record_id_key), NULL
-    where nothing is left. Only the distinct values that are not printable ASCII are cleaned
-    (in Python, once each); the others are what cleaning would give already."""
+def odd_values_cleaned(frame: pl.DataFrame, column: str,
+                       clean: Callable[[str], str | None]) -> pl.Expr:
+    """`column` of `frame` with `clean` applied to the distinct values that are not printable
+    ASCII (in Python, once each); on the others every cleaning of pipeline/keys.py is the
+    identity already."""
     values = frame.get_column(column)
     odd = values.filter(~values.str.contains(PLAIN_TEXT)).unique()
-    text = pl.col(column)
-    if not odd.is_empty():
-        cleaned = pl.Series([record_id_key(value) for value in odd], dtype=pl.String)
-        text = text.replace(odd, cleaned)
-    trimmed = text.str.strip_chars(" ")
+    if odd.is_empty():
+        return pl.col(column)
+    cleaned = pl.Series([clean(value) for value in odd], dtype=pl.String)
+    return pl.col(column).replace(odd, cleaned)
+
+
+def cleaned_text(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """`column` of `frame` as a record id is compared (pipeline/keys.py, record_id_key), NULL
+    where nothing is left."""
+    trimmed = odd_values_cleaned(frame, column, record_id_key).str.strip_chars(" ")
     return pl.when(trimmed != "").then(trimmed)
 
 
-def record_key(column: str) -> pl.Expr:
+def record_key(frame: pl.DataFrame, column: str) -> pl.Expr:
     """The contract's comparison key for serial and lot numbers (pipeline/keys.py, the one
     definition the SQL macros share): NFKC, invisible characters removed, upper case,
     Cyrillic and Greek look-alikes as Latin, a leading `No`, `No.`, `№` or `S/N` dropped,
     then spaces, hyphens, slashes and dots removed. `No` is only a prefix when punctuation,
     a space or a digit follows it, so a serial such as `NOR-55` keeps its letters.
     """
-    key = key_expr(pl.col(column))
+    text = odd_values_cleaned(frame, column, unicode_cleaned)
+    key = key_expr(text, unicode_cleaned_already=True)
     # an illegible serial ('n/a', 'unknown') is no serial: it must not match another one
     return pl.when((key != "") & ~is_unknown(column)).then(key)
 
@@ -293,8 +300,8 @@ def _interpret_values(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame
         latitude_value=ascii_digits(pl.col("latitude")).cast(pl.Float64, strict=False),
         longitude_value=ascii_digits(pl.col("longitude")).cast(pl.Float64, strict=False),
         **quantity_values(frame),
-        serial_key=record_key("serial_number"),
-        lot_key=record_key("lot_number"),
+        serial_key=record_key(frame, "serial_number"),
+        lot_key=record_key(frame, "lot_number"),
         record_id_key=cleaned_text(frame, "record_id"),
         team=distinct_map(frame, "source_file", team_of, pl.String),
         model_key=distinct_map(frame, "model", model_key, pl.String),

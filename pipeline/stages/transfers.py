@@ -86,8 +86,8 @@ def _interpret(frame: pl.DataFrame, reference: Reference) -> pl.DataFrame:
         importer_state_code=distinct_map(frame, "importer", reference.country_code, pl.String),
         model_designation=distinct_map(frame, "model", model, pl.String),
         model_key=distinct_map(frame, "model", model_key, pl.String),
-        lot_key=record_key("lot_number"),
-        serial_key=record_key("serial_number"),
+        lot_key=record_key(frame, "lot_number"),
+        serial_key=record_key(frame, "serial_number"),
         **quantity_values(frame),
         retransfer_value=pl.col("retransfer_clause").str.to_lowercase().replace_strict(
             CLAUSE_VALUES, default=None, return_dtype=pl.Boolean),
