@@ -29,6 +29,7 @@ from pipeline.report.findings import Period, key_findings
 from pipeline.report.html import (
     LOW_RELIABILITY_MARK,
     LOW_RELIABILITY_NOTE,
+    MAX_PAGE_ROWS,
     headlines,
     reliability_flags,
     table,
@@ -310,3 +311,17 @@ def test_share_charts_draw_intervals_on_a_zoomed_axis_and_years_on_a_year_axis(
     assert SYNTHETIC_LABEL not in json.dumps(charts)
     anti_armour = json.dumps(charts["anti_armour_recent"]["datasets"])
     assert "no units: no share" in anti_armour  # Syria has no recent anti-armour units
+
+
+def test_a_long_table_shows_its_first_rows_and_says_how_many_there_are(
+        sample_build: tuple[Path, Path]) -> None:
+    long = pl.DataFrame({"site": [f"s{i}" for i in range(MAX_PAGE_ROWS + 1)]})
+    shown = table(long, MAX_PAGE_ROWS)
+    assert (len(shown["rows"]), shown["total"]) == (MAX_PAGE_ROWS, MAX_PAGE_ROWS + 1)
+    assert shown["rows"][-1][0].text == f"s{MAX_PAGE_ROWS - 1}"
+    assert len(table(long)["rows"]) == MAX_PAGE_ROWS + 1  # data-quality tables: every row
+    html = (sample_build[1] / "index.html").read_text()
+    years = json.loads((sample_build[1] / "statistics.json").read_text())["figures"][
+        "manufacture_year"]
+    assert f"<code>manufacture_year</code> ({len(years):,} rows;" in html
+    assert "shown;" not in html  # the sample's tables are all under the cap
