@@ -41,6 +41,7 @@ from pipeline.outputs import (
 )
 from pipeline.paths import ENV_CORRECTIONS_DIR, Paths
 from pipeline.provenance import MixedRawFolder, Provenance, SampleFilesError, raw_provenance
+from pipeline.sql_literal import sql_string
 from pipeline.stages.clean import cut_off_date
 from pipeline.stages.discover import RawFileChanged, RawFolderError, discover_raw_files
 from pipeline.stages.publish import finish_interrupted_publish
@@ -463,7 +464,7 @@ def _locked_down(database: Path) -> duckdb.DuckDBPyConnection:
     could not open it again with other settings."""
     con = duckdb.connect(":memory:", config=SQL_SETTINGS)
     try:
-        con.execute(f"ATTACH {_sql_text(str(database))} AS armtrace (READ_ONLY)")
+        con.execute(f"ATTACH {sql_string(str(database))} AS armtrace (READ_ONLY)")
         con.execute("USE armtrace")
         for statement in SQL_LOCKDOWN:
             con.execute(statement)
@@ -471,10 +472,6 @@ def _locked_down(database: Path) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def command_sql(args: argparse.Namespace) -> int:

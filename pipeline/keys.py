@@ -29,6 +29,7 @@ from functools import cache, cached_property
 import polars as pl
 
 from pipeline.reference import CYRILLIC_LOOKALIKES
+from pipeline.sql_literal import sql_string
 
 GREEK_LOOKALIKES = dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX", strict=True))
 LOOKALIKES = {**CYRILLIC_LOOKALIKES, **GREEK_LOOKALIKES}
@@ -188,19 +189,15 @@ KEY_CHARACTERS_COLUMNS = {
 }
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def sql_constants() -> dict[str, str]:
     """The rule's tables as SQL string literals, for SQL that applies the rule set by set
     (pipeline/lookup/trace.sql): @INVISIBLE@ and @SPACES@ (regex classes), @LOOKALIKES@ and
     @LATIN@ (translate's two strings)."""
     tables = _tables()
-    return {"@INVISIBLE@": _sql_string(tables.invisible_class),
-            "@SPACES@": _sql_string(tables.space_class),
-            "@LOOKALIKES@": _sql_string("".join(LOOKALIKES)),
-            "@LATIN@": _sql_string("".join(LOOKALIKES.values()))}
+    return {"@INVISIBLE@": sql_string(tables.invisible_class),
+            "@SPACES@": sql_string(tables.space_class),
+            "@LOOKALIKES@": sql_string("".join(LOOKALIKES)),
+            "@LATIN@": sql_string("".join(LOOKALIKES.values()))}
 
 
 def macro_sql(unknown_markers: tuple[str, ...]) -> str:
@@ -208,8 +205,8 @@ def macro_sql(unknown_markers: tuple[str, ...]) -> str:
     key, as in the clean stage."""
     tables = _tables()
     froms, tos = "".join(LOOKALIKES), "".join(LOOKALIKES.values())
-    markers = ", ".join(_sql_string(m) for m in unknown_markers)
-    separators = _sql_string(f"[{re.escape(SEPARATORS)}]")
+    markers = ", ".join(sql_string(m) for m in unknown_markers)
+    separators = sql_string(f"[{re.escape(SEPARATORS)}]")
     return f"""
 CREATE OR REPLACE MACRO key_characters_mapped(text, step_name) AS (
     SELECT array_to_string(list_transform(regexp_extract_all(text, '(?s).'),
@@ -221,31 +218,31 @@ CREATE OR REPLACE MACRO key_characters_mapped(text, step_name) AS (
 CREATE OR REPLACE MACRO unicode_cleaned(text) AS
     regexp_replace(regexp_replace(
         nfc_normalize(key_characters_mapped(text, 'compatibility')),
-        {_sql_string(tables.invisible_class)}, '', 'g'),
-        {_sql_string(tables.space_class)}, ' ', 'g');
+        {sql_string(tables.invisible_class)}, '', 'g'),
+        {sql_string(tables.space_class)}, ' ', 'g');
 
 CREATE OR REPLACE MACRO normalised_key(text) AS
     CASE WHEN lower(text) NOT IN ({markers}) THEN nullif(regexp_replace(
         regexp_replace(regexp_replace(
             translate(key_characters_mapped(trim(unicode_cleaned(text), ' '), 'upper'),
-                      {_sql_string(froms)}, {_sql_string(tos)}),
-            {_sql_string(PREFIX)}, ''), {_sql_string(NO_DIGIT)}, '\\1'),
+                      {sql_string(froms)}, {sql_string(tos)}),
+            {sql_string(PREFIX)}, ''), {sql_string(NO_DIGIT)}, '\\1'),
         {separators}, '', 'g'), '') END;
 
 CREATE OR REPLACE MACRO normalised_record_id(text) AS
-    nullif(trim(translate(unicode_cleaned(text), {_sql_string(froms)}, {_sql_string(tos)}),
+    nullif(trim(translate(unicode_cleaned(text), {sql_string(froms)}, {sql_string(tos)}),
                 ' '), '');
 
-COMMENT ON MACRO normalised_key IS {_sql_string(
+COMMENT ON MACRO normalised_key IS {sql_string(
     "The comparison key of a serial or lot number, as the build computes serial_key and "
     "lot_key: NFKC, invisible characters removed, spaces cleaned, upper case, Cyrillic and "
     "Greek look-alikes as Latin, a leading No/No./№/S/N removed, then spaces, hyphens, "
     "slashes and dots removed; NULL for an unknown marker (n/a) or nothing left.")};
-COMMENT ON MACRO normalised_record_id IS {_sql_string(
+COMMENT ON MACRO normalised_record_id IS {sql_string(
     "A record id as compared: NFKC, invisible characters removed, spaces cleaned, look-alike "
     "capitals as Latin, trimmed, case kept.")};
-COMMENT ON MACRO unicode_cleaned IS {_sql_string(
+COMMENT ON MACRO unicode_cleaned IS {sql_string(
     "NFKC, invisible characters (Cf) removed, every kind of space a plain space.")};
-COMMENT ON MACRO key_characters_mapped IS {_sql_string(
+COMMENT ON MACRO key_characters_mapped IS {sql_string(
     "Each character of text replaced as key_characters says for the step.")};
 """

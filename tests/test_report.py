@@ -156,8 +156,8 @@ def test_low_reliability_shares_are_marked_and_explained(sample_build: tuple[Pat
     assert any(row["reliability"] == LOW_RELIABILITY for row in bars)
     assert all((row["reliability"] == LOW_RELIABILITY) is bool(row["low_reliability"])
                for row in bars)
-    assert all(row["label"].endswith(LOW_RELIABILITY_MARK) is bool(row["low_reliability"])
-               for row in bars)
+    assert all(row["label"].split(";")[0].endswith(LOW_RELIABILITY_MARK)  # before any "; n ="
+               is bool(row["low_reliability"]) for row in bars)
 
 
 @pytest.fixture(scope="module")
@@ -325,3 +325,16 @@ def test_a_long_table_shows_its_first_rows_and_says_how_many_there_are(
         "manufacture_year"]
     assert f"<code>manufacture_year</code> ({len(years):,} rows;" in html
     assert "shown;" not in html  # the sample's tables are all under the cap
+
+
+def test_every_share_chart_shows_the_sample_size_of_its_shares(sample_figures) -> None:
+    """n on the chart's face: in the title when one n serves every bar, in a panel's heading
+    when one serves the panel, else beside each share."""
+    charts = {k: json.dumps(c.to_dict()) for k, c in
+              build_charts(sample_figures, synthetic=False).items()}
+    weapons = sample_figures["weapons_by_origin"].filter(documented_in="All")
+    assert f"all documented); n = {weapons['n'].drop_nulls()[0]:,}" in charts["weapons_by_origin"]
+    calibres = sample_figures["calibre_family"].filter(documented_in="All", item_kind="weapons")
+    assert f"Weapons (share of items) (n = {calibres['n'][0]:,})" in charts["calibre_family"]
+    for row in sample_figures["eu_share"].iter_rows(named=True):
+        assert f"; n = {row['n']:,}" in charts["eu_share"], row

@@ -20,6 +20,7 @@ from pipeline.keys import (
     macro_sql,
     sql_constants,
 )
+from pipeline.sql_literal import sql_string
 from pipeline.stages.clean import UNKNOWN_MARKERS
 from pipeline.stages.publish import write_table
 
@@ -46,8 +47,7 @@ def trace(con: duckdb.DuckDBPyConnection, text: str, partial: bool = False) -> p
 def trace_relation(con: duckdb.DuckDBPyConnection, text: str,
                    partial: bool = False) -> duckdb.DuckDBPyRelation:
     """The stored macro's sightings of `text`, as a relation (not yet run)."""
-    literal = "'" + text.replace("'", "''") + "'"
-    return con.sql(f"SELECT * FROM trace({literal}, partial := {str(partial).lower()})")
+    return con.sql(f"SELECT * FROM trace({sql_string(text)}, partial := {str(partial).lower()})")
 
 
 def normalised(con: duckdb.DuckDBPyConnection, text: str) -> tuple[str | None, str | None]:

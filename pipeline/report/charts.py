@@ -76,7 +76,7 @@ def _share_bars(frame: pl.DataFrame, category: str, title: str, synthetic: bool,
                 empty_label: str | None = None) -> alt.TopLevelMixin:
     """Horizontal bars of `share` per `category`: the interval as a line with end ticks, the
     share as a label past it, the axis from 0 to a little past the largest upper bound."""
-    data = _share_data(frame, category, empty_label)
+    data, title = _with_sample_sizes(_share_data(frame, category, empty_label), title, row)
     upper = max([*data["label_x"].drop_nulls().to_list(), 0.01])
     x_scale = alt.Scale(domain=[0, min(1.0, upper * 1.15)], nice=False)
     y = alt.Y(f"{category}:N", sort=sort, title=None)
@@ -105,6 +105,24 @@ def _share_bars(frame: pl.DataFrame, category: str, title: str, synthetic: bool,
     return titled(layered, title, synthetic)
 
 
+def _with_sample_sizes(data: pl.DataFrame, title: str, row: str | None
+                       ) -> tuple[pl.DataFrame, str]:
+    """Each share's n on the chart's face: in the title when every bar has the same n, in each
+    panel's header when every bar of a panel has the same n, else in each bar's label."""
+    sized = data.filter(pl.col("n").is_not_null())
+    if sized.is_empty():
+        return data, title
+    if sized["n"].n_unique() == 1:
+        return data, f"{title}; n = {sized['n'][0]:,}"
+    if row and (sized.group_by(row).agg(pl.col("n").n_unique())["n"] == 1).all():
+        panel_n = dict(sized.group_by(row).agg(pl.col("n").first()).rows())
+        return data.with_columns(pl.col(row).replace(
+            {panel: f"{panel} (n = {n:,})" for panel, n in panel_n.items()})), title
+    n_text = {n: f"; n = {n:,}" for n in sized["n"].unique()}
+    return data.with_columns(label=pl.col("label") + pl.col("n").replace_strict(
+        n_text, default="", return_dtype=pl.String)), title
+
+
 def _all_countries(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(pl.col("documented_in") == "All")
 
@@ -117,10 +135,11 @@ def with_other(frame: pl.DataFrame) -> pl.DataFrame:
     if small.height < 2:  # one small country is shown as itself
         return known
     other = pl.DataFrame({"country": [OTHER], "share": [small["share"].sum()],
-                          "ci_low": [None], "ci_high": [None], "low_reliability": [False]},
+                          "ci_low": [None], "ci_high": [None], "low_reliability": [False],
+                          "n": [small["n"].max()]},  # one denominator: the same n
                          schema={"country": pl.String, "share": pl.Float64,
                                  "ci_low": pl.Float64, "ci_high": pl.Float64,
-                                 "low_reliability": pl.Boolean})
+                                 "low_reliability": pl.Boolean, "n": known["n"].dtype})
     kept = known.filter(pl.col("share") >= OTHER_BELOW).select(other.columns)
     return pl.concat([kept, other])
 
@@ -255,7 +274,8 @@ def _anti_armour(frame: pl.DataFrame) -> pl.DataFrame:
         *[pl.struct(measure=pl.lit(label), share=pl.col(f"{prefix}share"),
                     ci_low=pl.col(f"{prefix}share_ci_low"),
                     ci_high=pl.col(f"{prefix}share_ci_high"),
-                    low_reliability=pl.col(f"{prefix}share_low_reliability")).alias(label)
+                    low_reliability=pl.col(f"{prefix}share_low_reliability"),
+                    n=pl.col(f"{prefix}share_n")).alias(label)
           for prefix, label in measures],
     ).unpivot(index="documented_in", value_name="s").unnest("s").drop("variable")
 
@@ -301,8 +321,9 @@ def build_charts(figures: dict[str, pl.DataFrame], synthetic: bool
 
 def captions(figures: dict[str, pl.DataFrame]) -> dict[str, str]:
     """What each chart shows, in words, keyed by figure id."""
-    share = ("Bars: share; black line: its 95% interval; label: the share. Orange bars and a "
-             f"dagger ({LOW_RELIABILITY_MARK}): low reliability.")
+    share = ("Bars: share; black line: its 95% interval; label: the share. n: the weapons, or "
+             "for ammunition the records, a share rests on (in the title, a panel's heading or "
+             f"the label). Orange bars and a dagger ({LOW_RELIABILITY_MARK}): low reliability.")
     recent = sorted(set(figures["anti_armour_recent"]["recent_from"].to_list()))
     recent_words = " or ".join(str(year) for year in recent) or "the recent_from setting"
     return {

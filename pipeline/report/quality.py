@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
+from pipeline.sql_literal import sql_string
 from pipeline.stages.clean import UNKNOWN_MARKERS
 
 EXAMPLES_PER_GROUP = 3
-_MARKERS = ", ".join("'" + m.replace("'", "''") + "'" for m in UNKNOWN_MARKERS)
+_MARKERS = ", ".join(sql_string(m) for m in UNKNOWN_MARKERS)
 _WRITTEN = f"IS NOT NULL AND lower(trim({{}})) NOT IN ({_MARKERS})"
 
 UNMATCHED_HEADERS_SQL = """

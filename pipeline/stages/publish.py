@@ -31,6 +31,7 @@ from pipeline.outputs import (
 from pipeline.parts import PART_FILES
 from pipeline.paths import DATABASE_NAME, Paths, journal_of, staged_database_of
 from pipeline.reference import Reference
+from pipeline.sql_literal import sql_string
 from pipeline.stages.discover import sha256_of
 from pipeline.tables import (
     CURATED_TABLES,
@@ -75,7 +76,7 @@ def write_resolved_tables(con: duckdb.DuckDBPyConnection, normalised: Path,
     for table, disposition in RESOLVED_TABLES:
         if table is not ITEMS:  # written above
             mark(f"SELECT row_number FROM {decided} WHERE disposition = "
-                 f"{_sql_string(disposition)}")
+                 f"{sql_string(disposition)}")
             con.execute(f"CREATE OR REPLACE TABLE {table.name} AS SELECT {table.sql_select()} "
                         f"FROM {_marked_rows(rows, decided, disposition)} ORDER BY row_number")
     mark(f"SELECT resolved_to_row FROM {decided} WHERE disposition = 'merged'")
@@ -114,7 +115,7 @@ def _marked_rows(rows: str, decided: str, disposition: str) -> str:
     return f"""(
         SELECT marked.*, decision.* EXCLUDE (row_number)
         FROM (SELECT * FROM {rows} WHERE {MARKED}) AS marked
-        JOIN (SELECT * FROM {decided} WHERE disposition = {_sql_string(disposition)})
+        JOIN (SELECT * FROM {decided} WHERE disposition = {sql_string(disposition)})
              AS decision USING (row_number))"""
 
 
@@ -122,17 +123,13 @@ def _parquet(path: Path) -> str:
     """A stage's output as a SQL relation: one Parquet file, or a folder of parts (a stage
     written file by file), read in part order, which is row order."""
     files = str(path / PART_FILES) if path.is_dir() else str(path)
-    return f"read_parquet({_sql_string(files)})"
+    return f"read_parquet({sql_string(files)})"
 
 
 def curated_frames(source_files: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """The frames of the curated tables not drawn from the resolved rows. Needs the file
     report."""
     return {SOURCE_FILES.name: SOURCE_FILES.select(source_files)}
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def write_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame,
@@ -147,9 +144,9 @@ def write_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame,
 
 def comment_table(con: duckdb.DuckDBPyConnection, name: str, comment: str,
                   column_comments: dict[str, str]) -> None:
-    con.execute(f"COMMENT ON TABLE {name} IS {_sql_string(comment)}")
+    con.execute(f"COMMENT ON TABLE {name} IS {sql_string(comment)}")
     for column, text in column_comments.items():
-        con.execute(f"COMMENT ON COLUMN {name}.{column} IS {_sql_string(text)}")
+        con.execute(f"COMMENT ON COLUMN {name}.{column} IS {sql_string(text)}")
 
 
 def write_curated_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pl.DataFrame]) -> None:
