@@ -474,14 +474,22 @@ def _locked_down(database: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _opened_for(database: Path, command: str) -> duckdb.DuckDBPyConnection | None:
+    """The locked-down connection of a query command, or None after saying that the database
+    is damaged and what to do."""
+    try:
+        return _locked_down(database)
+    except duckdb.Error as error:
+        print(f"armtrace {command}: {damaged_database(database, error)}", file=sys.stderr)
+        return None
+
+
 def command_sql(args: argparse.Namespace) -> int:
     database = _published_database(args.curated)
     if database is None:
         return 1
-    try:
-        con = _locked_down(database)
-    except duckdb.Error as error:
-        print(f"armtrace sql: {damaged_database(database, error)}", file=sys.stderr)
+    con = _opened_for(database, "sql")
+    if con is None:
         return EXIT_BROKEN
     statement = "the query"
     try:
@@ -527,10 +535,8 @@ def command_trace(args: argparse.Namespace) -> int:
     database = _published_database(args.curated)
     if database is None:
         return 2
-    try:
-        con = _locked_down(database)
-    except duckdb.Error as error:
-        print(f"armtrace trace: {damaged_database(database, error)}", file=sys.stderr)
+    con = _opened_for(database, "trace")
+    if con is None:
         return 2
     try:
         with con:

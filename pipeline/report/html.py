@@ -30,7 +30,7 @@ LOW_RELIABILITY_NOTE = (f"{LOW_RELIABILITY_MARK} Low reliability: the share rest
                         f"{LOW_RELIABILITY_EFFECTIVE_N:g} effective observations, or its 95% "
                         f"interval is wider than {LOW_RELIABILITY_WIDTH:.0%} points. Quote it "
                         f"with its interval, or not at all.")
-_environment = jinja2.Environment(
+TEMPLATES = jinja2.Environment(  # the report's templates, for every module that renders one
     loader=jinja2.PackageLoader("pipeline.report", "templates"),
     autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
 )
@@ -211,7 +211,7 @@ def render_index(
         "files": table(files, MAX_PAGE_ROWS),
         "reference": table(pl.DataFrame(statistics["input"]["reference_files"])),
         "places": places or Markup(""),  # pipeline/report/maps.py
-        "macros": _environment.get_template("macros.html.j2").module,
+        "macros": TEMPLATES.get_template("macros.html.j2").module,
         "low_reliability_mark": LOW_RELIABILITY_MARK,
         "low_reliability_note": LOW_RELIABILITY_NOTE,
         "low_reliability_n": f"{LOW_RELIABILITY_EFFECTIVE_N:g}",
@@ -219,4 +219,4 @@ def render_index(
         "synthetic": statistics["synthetic"],
         "synthetic_column": SYNTHETIC_COLUMN,
     }
-    return _environment.get_template("index.html.j2").render(context)
+    return TEMPLATES.get_template("index.html.j2").render(context)

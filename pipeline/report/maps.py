@@ -19,12 +19,12 @@ from typing import Any
 
 import altair as alt
 import duckdb
-import jinja2
 import polars as pl
 import pycountry
 from markupsafe import Markup
 
 from pipeline.report.charts import CHART_WIDTH, PALETTE, titled
+from pipeline.report.html import TEMPLATES
 
 BASEMAP = Path(__file__).resolve().parent / "assets" / "countries-50m.json"
 MARGIN_DEGREES = 1.0  # at least this much around the sites, so that one site is not a dot
@@ -33,10 +33,6 @@ SNAP_STEPS = 1500  # outline detail: about two points per pixel across the map, 
 DETAIL_DEGREES = 0.01  # about the spacing of the 1:50m outlines' points
 VISIBLE_STEPS = 2  # rings narrower than this many steps are not drawn
 PLACE_CHARTS = ("documentation_sites", "documentation_timeline")
-_environment = jinja2.Environment(
-    loader=jinja2.PackageLoader("pipeline.report", "templates"),
-    autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-)
 
 
 @dataclass(frozen=True)
@@ -324,7 +320,7 @@ def coordinates_note(sites: pl.DataFrame) -> str:
 
 def places_section(figures: dict[str, pl.DataFrame], svgs: dict[str, str]) -> Markup:
     """The report section: the claim, then each chart with its table link."""
-    return Markup(_environment.get_template("places.html.j2").render(
+    return Markup(TEMPLATES.get_template("places.html.j2").render(
         claim=places_claim(figures),
         note=coordinates_note(figures["documentation_sites"]),
         charts=[{"id": figure, "svg": Markup(svgs[figure])} for figure in PLACE_CHARTS
