@@ -39,6 +39,11 @@ def run() -> NoReturn:
     """
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    # A command stopped by _stop leaves multiprocessing's resource tracker (a process of its
+    # own, started with this interpreter's -W options) to release the semaphores it held; it
+    # does, and says "There appear to be N leaked semaphore objects" on standard error after
+    # our one line. The release is the tracker's job and happens all the same: not a warning.
+    sys.warnoptions.append("ignore:resource_tracker:UserWarning")
     try:
         from pipeline.cli import main
 
