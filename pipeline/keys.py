@@ -10,7 +10,8 @@ dashes), slashes and dots removed. Record ids get the same Unicode cleaning and 
 letters, trimmed, with their case kept.
 
 Three implementations read the tables below: `serial_key` and `record_id_key` (plain Python,
-the reference the others are tested against), `key_expr` (polars, the clean stage), and the
+the reference the others are tested against), `key_expr` (polars, the clean stage, after
+`unicode_cleaned` of the values that are not plain ASCII), and the
 SQL macros `normalised_key` and `normalised_record_id` (`macro_sql`), stored in the curated
 database for `trace`. DuckDB has no NFKC and its `upper` differs from Python's on a few
 letters (`ß`), so the macros read their per-character mappings from the table
@@ -148,17 +149,10 @@ def record_id_key(text: str | None) -> str | None:
 
 # --- polars: the clean stage ---------------------------------------------------------------
 
-def unicode_cleaned_expr(text: pl.Expr) -> pl.Expr:
-    tables = _tables()
-    return (text.str.normalize("NFKC").str.replace_all(tables.invisible_class, "")
-            .str.replace_all(tables.space_class, " "))
-
-
-def key_expr(text: pl.Expr, unicode_cleaned_already: bool = False) -> pl.Expr:
-    """serial_key as a polars expression ("" where serial_key gives None). The clean stage
-    passes text it has Unicode-cleaned already (`unicode_cleaned`, on the few distinct values
-    that are not plain ASCII: cleaning every value took a third of the key's time)."""
-    cleaned = text if unicode_cleaned_already else unicode_cleaned_expr(text)
+def key_expr(cleaned: pl.Expr) -> pl.Expr:
+    """serial_key as a polars expression ("" where serial_key gives None), of text already
+    `unicode_cleaned`: the clean stage cleans the few distinct values that are not plain
+    ASCII in Python (cleaning every value in polars took a third of the key's time)."""
     upper = cleaned.str.strip_chars(" ").str.to_uppercase()
     latin = upper.str.replace_many(list(LOOKALIKES), list(LOOKALIKES.values()))
     unprefixed = latin.str.replace(PREFIX, "").str.replace(NO_DIGIT, "$1")

@@ -130,7 +130,7 @@ def record_key(frame: pl.DataFrame, column: str) -> pl.Expr:
     a space or a digit follows it, so a serial such as `NOR-55` keeps its letters.
     """
     text = odd_values_cleaned(frame, column, unicode_cleaned)
-    key = key_expr(text, unicode_cleaned_already=True)
+    key = key_expr(text)
     # an illegible serial ('n/a', 'unknown') is no serial: it must not match another one
     return pl.when((key != "") & ~is_unknown(column)).then(key)
 
